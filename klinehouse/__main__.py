@@ -1,0 +1,3 @@
+from klinehouse.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The `klinehouse` command line.
+
+Subcommands live beside the code they drive and are imported only when run
+(`LAZY_COMMANDS`), so `klinehouse --help` stays fast. Known failures
+(unreachable database, bad settings, bad input) print one line and exit 2;
+nothing but a bug prints a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+# name -> "module:attribute" of a click command; each package registers its own line.
+LAZY_COMMANDS: dict[str, str] = {
+    "stack": "klinehouse.commands.stack:stack",
+    "db": "klinehouse.commands.db:db",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="klinehouse")
+def cli() -> None:
+    """klinehouse: a warehouse for Binance candles and the ML signals served from it.
+
+    Settings come from KLINEHOUSE_* environment variables; without them the
+    local stack started by `klinehouse stack up` is used.
+    """
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from klinehouse.db import DatabaseUnreachable
+    from klinehouse.errors import KlinehouseError
+    from klinehouse.migrate import MigrationError
+    from klinehouse.settings import SettingsError
+    from klinehouse.stack import StackError
+
+    return (DatabaseUnreachable, KlinehouseError, MigrationError, SettingsError, StackError)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="klinehouse", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _expected_errors() as exc:
+        click.echo(f"klinehouse: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,97 @@
+"""Versioned, idempotent SQL migrations (`klinehouse db upgrade`).
+
+Each file `klinehouse/migrations/NNNN_name.sql` runs once, in its own
+transaction, under an advisory lock so that concurrent upgrades serialise. An
+applied file whose text changed afterwards is reported, never re-run silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from klinehouse.db import connect
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_LOCK_KEY = 7_245_310_012  # any constant: identifies klinehouse's migration lock
+
+
+class MigrationError(RuntimeError):
+    """A migration failed or was edited after it was applied."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def discover() -> list[Migration]:
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        version, name = path.stem.split("_", 1)
+        found.append(Migration(int(version), name, path.read_text()))
+    versions = [m.version for m in found]
+    if len(versions) != len(set(versions)):
+        raise MigrationError(f"two migrations share a version number in {MIGRATIONS_DIR}")
+    return found
+
+
+def upgrade(url: str | None = None) -> list[str]:
+    """Apply pending migrations; returns the names of those applied now."""
+    applied_now: list[str] = []
+    with connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS klinehouse_meta")
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS klinehouse_meta.schema_migrations (
+                       version integer PRIMARY KEY,
+                       name text NOT NULL,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            done = {
+                row[0]: row[1]
+                for row in conn.execute(
+                    "SELECT version, checksum FROM klinehouse_meta.schema_migrations"
+                )
+            }
+            for migration in discover():
+                if migration.version in done:
+                    if done[migration.version] != migration.checksum:
+                        raise MigrationError(
+                            f"migration {migration.version:04d}_{migration.name} was edited after it "
+                            "was applied: add a new migration instead"
+                        )
+                    continue
+                try:
+                    with conn.transaction():
+                        conn.execute(migration.sql)  # type: ignore[arg-type]
+                        conn.execute(
+                            "INSERT INTO klinehouse_meta.schema_migrations (version, name, checksum) "
+                            "VALUES (%s, %s, %s)",
+                            (migration.version, migration.name, migration.checksum),
+                        )
+                except Exception as exc:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} failed: {exc}"
+                    ) from exc
+                applied_now.append(f"{migration.version:04d}_{migration.name}")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied_now
+
+
+def current_version(url: str | None = None) -> int:
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(max(version), 0) FROM klinehouse_meta.schema_migrations"
+        ).fetchone()
+    return int(row[0]) if row else 0

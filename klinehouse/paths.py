@@ -1,0 +1,26 @@
+"""Where klinehouse keeps its local state.
+
+The repository root is found from this file; the state folder (`.klinehouse/`,
+git-ignored) holds the embedded stack's data, logs and generated reports. Tests
+and parallel runs point `KLINEHOUSE_HOME` elsewhere so that they never share
+one stack.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def home() -> Path:
+    """The state folder: `$KLINEHOUSE_HOME`, else `<repo>/.klinehouse`."""
+    configured = os.environ.get("KLINEHOUSE_HOME")
+    return Path(configured).resolve() if configured else REPO_ROOT / ".klinehouse"
+
+
+def shared_data_dir() -> Path:
+    """The real Binance data shipped beside the checkout (`../shared/data`)."""
+    configured = os.environ.get("KLINEHOUSE_SHARED_DATA")
+    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"

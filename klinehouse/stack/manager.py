@@ -1,0 +1,222 @@
+"""`klinehouse stack up|down|status|env`: start, stop and describe the embedded stack.
+
+The state of a running stack is kept in `<home>/stack.json` (mode 0600: it holds
+the generated local passwords). Parts given through `KLINEHOUSE_DATABASE_URL` or
+`KLINEHOUSE_S3_ENDPOINT_URL` are external: used as given, never started or stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from klinehouse import paths
+from klinehouse.stack import postgres, s3
+
+READER_ROLE = "klinehouse_reader"
+LOADER_ROLE = "klinehouse_loader"
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not be started or stopped; the message says which and why."""
+
+
+def _state_path(home: Path) -> Path:
+    return home / "stack.json"
+
+
+def load_state(home: Path | None = None) -> dict[str, Any]:
+    try:
+        return dict(json.loads(_state_path(home or paths.home()).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(home: Path, state: dict[str, Any]) -> None:
+    path = _state_path(home)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(state, fh, indent=2)
+    tmp.replace(path)
+
+
+def _prepare_home(home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    # The server runs as another user when we are root: it must be able to traverse home.
+    home.chmod(0o755)
+    gitignore = home / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("*\n")
+
+
+def _url_with(url: str, user: str, password: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = f"{user}:{password}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _bootstrap_database(instance: postgres.PostgresInstance, passwords: dict[str, str]) -> None:
+    """Create the warehouse database and the two login roles the product documents."""
+    import psycopg
+    from psycopg import sql
+
+    admin_url = instance.url.rsplit("/", 1)[0] + "/postgres"
+    postgres.wait_ready(admin_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (postgres.DATABASE,)
+        ).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(postgres.DATABASE)))
+        for role in (LOADER_ROLE, READER_ROLE):
+            present = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if present else "CREATE"
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(passwords[role])
+                )
+            )
+
+
+def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any]:
+    """Bring the stack up (a no-op for parts that already run) and return its state."""
+    home = home or paths.home()
+    _prepare_home(home)
+    state = load_state(home)
+    settings_out: dict[str, str] = {}
+
+    external_db = os.environ.get("KLINEHOUSE_DATABASE_URL")
+    if external_db:
+        state["postgres"] = {"external": True}
+    else:
+        pg_state = state.get("postgres") or {}
+        passwords = pg_state.get("passwords") or {
+            "superuser": secrets.token_urlsafe(18),
+            LOADER_ROLE: secrets.token_urlsafe(18),
+            READER_ROLE: secrets.token_urlsafe(18),
+        }
+        try:
+            instance = postgres.start(
+                home,
+                passwords["superuser"],
+                int(os.environ.get("KLINEHOUSE_STACK_PG_PORT", postgres.DEFAULT_PORT)),
+            )
+            _bootstrap_database(instance, passwords)
+        except (postgres.PostgresError, OSError) as exc:
+            raise StackError(f"PostgreSQL: {exc}") from exc
+        state["postgres"] = {
+            "external": False,
+            "datadir": str(instance.datadir),
+            "port": instance.port,
+            "run_as": instance.run_as,
+            "passwords": passwords,
+        }
+        settings_out["database_url"] = instance.url
+        settings_out["reader_database_url"] = _url_with(
+            instance.url, READER_ROLE, passwords[READER_ROLE]
+        )
+        settings_out["loader_database_url"] = _url_with(
+            instance.url, LOADER_ROLE, passwords[LOADER_ROLE]
+        )
+
+    external_s3 = os.environ.get("KLINEHOUSE_S3_ENDPOINT_URL")
+    if external_s3:
+        state["s3"] = {"external": True}
+    else:
+        s3_state = state.get("s3") or {}
+        pid = s3_state.get("pid")
+        if pid and s3.is_ours(pid):
+            port = int(s3_state["port"])
+        else:
+            try:
+                started = s3.start(
+                    home, int(os.environ.get("KLINEHOUSE_STACK_S3_PORT", s3.DEFAULT_PORT))
+                )
+            except s3.S3Error as exc:
+                raise StackError(f"S3: {exc}") from exc
+            pid, port = started.pid, started.port
+        state["s3"] = {"external": False, "pid": pid, "port": port}
+        endpoint = f"http://127.0.0.1:{port}"
+        settings_out["s3_endpoint_url"] = endpoint
+        settings_out["s3_access_key_id"] = s3.ACCESS_KEY
+        settings_out["s3_secret_access_key"] = s3.SECRET_KEY
+
+    state["settings"] = settings_out
+    _save_state(home, state)
+
+    from klinehouse.settings import get_settings
+
+    settings = get_settings(fresh=True)
+    if not external_s3:
+        s3.ensure_bucket(settings_out["s3_endpoint_url"], settings.lake_bucket)
+    if migrate:
+        from klinehouse.migrate import upgrade
+
+        upgrade(settings.require_database_url())
+    return state
+
+
+def stack_down(home: Path | None = None) -> list[str]:
+    """Stop exactly what `stack_up` started; returns what was stopped."""
+    home = home or paths.home()
+    state = load_state(home)
+    stopped: list[str] = []
+    pg_state = state.get("postgres") or {}
+    pg_ours = pg_state and not pg_state.get("external") and pg_state.get("datadir")
+    if pg_ours and postgres.stop(Path(pg_state["datadir"])):
+        stopped.append(f"postgresql on 127.0.0.1:{pg_state.get('port')}")
+    s3_state = state.get("s3") or {}
+    if s3_state and not s3_state.get("external") and s3_state.get("pid"):
+        if s3.stop(int(s3_state["pid"])):
+            stopped.append(f"s3 (moto) on 127.0.0.1:{s3_state.get('port')}")
+        s3_state.pop("pid", None)
+    state["settings"] = {}
+    if state:
+        _save_state(home, state)
+    return stopped
+
+
+def stack_status(home: Path | None = None) -> list[tuple[str, str, str]]:
+    """(component, where, state) rows for `klinehouse stack status`."""
+    home = home or paths.home()
+    state = load_state(home)
+    rows: list[tuple[str, str, str]] = []
+    pg_state = state.get("postgres") or {}
+    if os.environ.get("KLINEHOUSE_DATABASE_URL") or pg_state.get("external"):
+        rows.append(("postgresql", "KLINEHOUSE_DATABASE_URL", "external"))
+    elif pg_state.get("datadir"):
+        datadir = Path(pg_state["datadir"])
+        try:
+            running = postgres.is_running(postgres.find_bindir(), datadir, pg_state.get("run_as"))
+        except postgres.PostgresError:
+            running = False
+        where = f"127.0.0.1:{postgres.running_port(datadir) or pg_state.get('port')} ({datadir})"
+        rows.append(("postgresql", where, "running" if running else "stopped"))
+    else:
+        rows.append(("postgresql", "-", "not initialised"))
+    s3_state = state.get("s3") or {}
+    if os.environ.get("KLINEHOUSE_S3_ENDPOINT_URL") or s3_state.get("external"):
+        rows.append(("s3", "KLINEHOUSE_S3_ENDPOINT_URL", "external"))
+    else:
+        pid = s3_state.get("pid")
+        running = pid is not None and s3.is_ours(int(pid))
+        where = f"127.0.0.1:{s3_state.get('port')} (moto, in memory)" if running else "-"
+        rows.append(("s3", where, f"running (pid {pid})" if running else "stopped"))
+    return rows
+
+
+def stack_env(home: Path | None = None) -> str:
+    """`export KLINEHOUSE_…=` lines for the running stack (empty when nothing runs)."""
+    import shlex
+
+    settings_out = load_state(home or paths.home()).get("settings") or {}
+    return "".join(
+        f"export KLINEHOUSE_{key.upper()}={shlex.quote(str(value))}\n"
+        for key, value in sorted(settings_out.items())
+    )

@@ -1,0 +1,127 @@
+"""Shared fixtures: one private local stack per test session, fresh databases and buckets.
+
+The stack lives in its own KLINEHOUSE_HOME with ports of its own, so a test run
+never touches the user's `.klinehouse/` stack and parallel runs do not collide.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from klinehouse import paths
+from klinehouse.settings import Settings, get_settings
+
+_OWN_ENV = (
+    "KLINEHOUSE_DATABASE_URL",
+    "KLINEHOUSE_S3_ENDPOINT_URL",
+    "KLINEHOUSE_READER_DATABASE_URL",
+    "KLINEHOUSE_LOADER_DATABASE_URL",
+    "KLINEHOUSE_LAKE_URI",
+    "KLINEHOUSE_HOME",
+)
+TEMPLATE_DB = "klinehouse_template"
+
+
+def _db_url(base_url: str, dbname: str) -> str:
+    return base_url.rsplit("/", 1)[0] + "/" + dbname
+
+
+@pytest.fixture(scope="session")
+def stack_home() -> Iterator[Path]:
+    root = paths.REPO_ROOT / ".klinehouse"
+    root.mkdir(exist_ok=True)
+    root.chmod(0o755)
+    home = Path(tempfile.mkdtemp(prefix="test-", dir=root))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(stack_home: Path) -> Iterator[Settings]:
+    """The embedded stack, started once for the session in a private home."""
+    from klinehouse.stack import stack_down, stack_up
+
+    saved = {k: os.environ.pop(k) for k in _OWN_ENV if k in os.environ}
+    os.environ["KLINEHOUSE_HOME"] = str(stack_home)
+    try:
+        stack_up(stack_home, migrate=False)
+        settings = get_settings(fresh=True)
+        _make_template(settings.require_database_url())
+        yield settings
+    finally:
+        stack_down(stack_home)
+        os.environ.pop("KLINEHOUSE_HOME", None)
+        os.environ.update(saved)
+        get_settings(fresh=True)
+
+
+def _make_template(admin_url: str) -> None:
+    from klinehouse.migrate import upgrade
+
+    with psycopg.connect(_db_url(admin_url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    upgrade(_db_url(admin_url, TEMPLATE_DB))
+
+
+@pytest.fixture
+def new_database(stack: Settings) -> Iterator[Callable[[], str]]:
+    """A factory of fresh, migrated databases (cloned from a template); returns the owner URL."""
+    created: list[str] = []
+    admin = _db_url(stack.require_database_url(), "postgres")
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
+                )
+            )
+        created.append(name)
+        return _db_url(stack.require_database_url(), name)
+
+    yield make
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in created:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def database_url(new_database: Callable[[], str]) -> str:
+    """One fresh migrated database for this test."""
+    return new_database()
+
+
+@pytest.fixture
+def lake_settings(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings whose lake is a fresh bucket on the stack's S3 endpoint."""
+    from klinehouse.stack.s3 import ensure_bucket
+
+    bucket = f"lake-{uuid.uuid4().hex[:10]}"
+    ensure_bucket(stack.s3_endpoint_url, bucket)
+    monkeypatch.setenv("KLINEHOUSE_LAKE_URI", f"s3://{bucket}/")
+    yield get_settings(fresh=True)
+    get_settings(fresh=True)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data` with the real Binance data; tests skip with a reason where it is absent."""
+    data = paths.shared_data_dir()
+    if not (data / "binance").is_dir():
+        pytest.skip(
+            f"real market data not found at {data} (expected ../shared/data beside the checkout)"
+        )
+    return data

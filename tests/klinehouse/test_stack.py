@@ -1,0 +1,168 @@
+"""The embedded stack: idempotent up, exact down, recovery, external parts and clear errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+
+from klinehouse import paths
+from klinehouse.settings import Settings
+from klinehouse.stack import manager, postgres
+from klinehouse.stack._proc import pid_alive
+
+
+@pytest.fixture
+def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A second, throw-away stack home (the session stack stays untouched)."""
+    root = paths.REPO_ROOT / ".klinehouse"
+    root.mkdir(exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="test-own-", dir=root))
+    for var in ("KLINEHOUSE_DATABASE_URL", "KLINEHOUSE_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KLINEHOUSE_HOME", str(path))
+    yield path
+    manager.stack_down(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "klinehouse", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_up_twice_is_a_noop_and_down_stops_everything(home: Path) -> None:
+    first = manager.stack_up(home)
+    second = manager.stack_up(home)
+    assert first["s3"]["pid"] == second["s3"]["pid"]
+    assert first["postgres"]["port"] == second["postgres"]["port"]
+    datadir = Path(first["postgres"]["datadir"])
+    postmaster_pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
+
+    url = second["settings"]["database_url"]
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'raw' AND table_name = 'binance_klines'"
+        ).fetchone()
+        assert tables == (1,)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=second["settings"]["s3_endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        region_name="us-east-1",
+    )
+    assert "klinehouse-lake" in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+    stopped = manager.stack_down(home)
+    assert len(stopped) == 2
+    assert not pid_alive(postmaster_pid)
+    assert not pid_alive(first["s3"]["pid"])
+    assert manager.stack_env(home) == ""
+
+
+def test_cli_up_up_down_leaves_no_process(home: Path) -> None:
+    for _ in range(2):
+        result = _cli("stack", "up")
+        assert result.returncode == 0, result.stderr
+    env_lines = _cli("stack", "env").stdout
+    assert "export KLINEHOUSE_DATABASE_URL=" in env_lines
+    assert "export KLINEHOUSE_S3_ENDPOINT_URL=" in env_lines
+    status = _cli("stack", "status").stdout
+    assert status.count("running") == 2
+    state = manager.load_state(home)
+    datadir = Path(state["postgres"]["datadir"])
+    pg_pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
+
+    down = _cli("stack", "down")
+    assert down.returncode == 0, down.stderr
+    assert not pid_alive(pg_pid)
+    assert not pid_alive(state["s3"]["pid"])
+    assert _cli("stack", "status").stdout.count("stopped") == 2
+
+
+def test_half_initialised_datadir_is_recovered_and_data_kept(home: Path) -> None:
+    state = manager.stack_up(home)
+    url = state["settings"]["database_url"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.keep_me (x int)")
+        conn.execute("INSERT INTO public.keep_me VALUES (42)")
+    datadir = Path(state["postgres"]["datadir"])
+    # A killed server (stale postmaster.pid) and a killed initdb (leftover staging dir).
+    pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
+    os.kill(pid, 9)
+    staging = datadir.with_name(datadir.name + ".initdb")
+    staging.mkdir()
+    (staging / "garbage").write_text("half written")
+
+    again = manager.stack_up(home)
+    with psycopg.connect(again["settings"]["database_url"]) as conn:
+        assert conn.execute("SELECT x FROM public.keep_me").fetchone() == (42,)
+
+
+def test_uninitialised_datadir_is_reinitialised(home: Path) -> None:
+    user = postgres._run_as_user()
+    datadir = postgres.server_root(home, user) / "data"
+    datadir.mkdir()
+    (datadir / "postgresql.conf").write_text("# partial\n")
+    state = manager.stack_up(home)
+    assert (Path(state["postgres"]["datadir"]) / "PG_VERSION").exists()
+
+
+def test_taken_port_is_avoided(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    monkeypatch.setenv("KLINEHOUSE_STACK_PG_PORT", str(taken))
+    monkeypatch.setenv("KLINEHOUSE_STACK_S3_PORT", str(taken))
+    try:
+        state = manager.stack_up(home)
+        assert state["postgres"]["port"] != taken
+        assert state["s3"]["port"] != taken
+        with psycopg.connect(state["settings"]["database_url"]) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        blocker.close()
+
+
+def test_external_parts_are_used_as_given(
+    home: Path, stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", stack.require_database_url())
+    monkeypatch.setenv("KLINEHOUSE_S3_ENDPOINT_URL", stack.s3_endpoint_url)
+    state = manager.stack_up(home, migrate=False)
+    assert state["postgres"] == {"external": True}
+    assert state["s3"] == {"external": True}
+    assert not (home / "postgres" / "data").exists()
+    assert [row[2] for row in manager.stack_status(home)] == ["external", "external"]
+
+
+def test_unreachable_database_is_one_line_naming_host_and_port(home: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = _cli(
+        "db",
+        "upgrade",
+        env={"KLINEHOUSE_DATABASE_URL": f"postgresql://u:p@127.0.0.1:{port}/nowhere"},
+    )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
