@@ -1,0 +1,70 @@
+"""Conversions between the wire types of klinehouse.v1 and Python values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from klinehouse.v1 import candle_pb2
+
+MARKET_TO_PROTO: dict[str, int] = {
+    "spot": candle_pb2.MARKET_SPOT,
+    "usdm": candle_pb2.MARKET_USDM,
+    "coinm": candle_pb2.MARKET_COINM,
+}
+PROTO_TO_MARKET: dict[int, str] = {v: k for k, v in MARKET_TO_PROTO.items()}
+PROTO_TO_MARKET[candle_pb2.MARKET_UNSPECIFIED] = "spot"
+
+# The SELECT list that `candle_from_row` reads: prices as exact numeric text (PostgreSQL
+# never prints numeric in exponent form) and times as epoch microseconds.
+CANDLE_SELECT = (
+    "symbol, (extract(epoch FROM open_time) * 1000000)::bigint, "
+    "(extract(epoch FROM close_time) * 1000000)::bigint, "
+    "open::text, high::text, low::text, close::text, volume::text, "
+    "coalesce(quote_volume::text, ''), coalesce(trades, -1), "
+    "coalesce(taker_buy_base_volume::text, ''), coalesce(taker_buy_quote_volume::text, '')"
+)
+
+
+def timestamp_from_us(us: int) -> Timestamp:
+    seconds, micros = divmod(us, 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micros * 1000)
+
+
+def timestamp_from_datetime(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(UTC))
+    return ts
+
+
+def datetime_from_timestamp(ts: Timestamp) -> datetime:
+    return datetime.fromtimestamp(ts.seconds, UTC) + timedelta(microseconds=ts.nanos // 1000)
+
+
+def duration_from_timedelta(value: timedelta) -> Duration:
+    d = Duration()
+    d.FromTimedelta(value)
+    return d
+
+
+def candle_from_row(row: tuple[Any, ...], market: int, interval: str) -> candle_pb2.Candle:
+    """One row of `CANDLE_SELECT` as a Candle message."""
+    return candle_pb2.Candle(
+        market=market,  # type: ignore[arg-type]
+        symbol=row[0],
+        interval=interval,
+        open_time=timestamp_from_us(row[1]),
+        close_time=timestamp_from_us(row[2]),
+        open=row[3],
+        high=row[4],
+        low=row[5],
+        close=row[6],
+        volume=row[7],
+        quote_volume=row[8],
+        trades=row[9],
+        taker_buy_base_volume=row[10],
+        taker_buy_quote_volume=row[11],
+    )

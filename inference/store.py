@@ -1,0 +1,185 @@
+"""The service's reads of the warehouse, as klinehouse_reader, through an async pool.
+
+Every read is one query on a pooled autocommit connection; a connection that
+broke (the database restarted) is retried once on a fresh one, so the service
+recovers by itself when the database is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool
+
+from inference.convert import CANDLE_SELECT
+from inference.requests import Series
+from klinehouse.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
+log = logging.getLogger(__name__)
+
+CANDLES = "marts.candles"
+FEATURES_LATEST = "marts.candle_features_latest"
+_US = "'epoch'::timestamptz + %s * interval '1 microsecond'"
+
+
+@dataclass(frozen=True)
+class SeriesCheck:
+    symbol_known: bool
+    intervals: tuple[str, ...]
+
+
+class Store:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 8,
+        connect_timeout: float = 5.0,
+        statement_timeout_ms: int = 15000,
+    ) -> None:
+        self.pool = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=connect_timeout,
+            reconnect_timeout=0,  # keep trying while the database is away
+            name="klinehouse-grpc",
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, int(connect_timeout)),
+                "options": f"-c statement_timeout={statement_timeout_ms}",
+                "application_name": "klinehouse-grpc",
+            },
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def fetch(
+        self, query: str, params: Sequence[Any] = (), *, timeout: float | None = None
+    ) -> list[tuple[Any, ...]]:
+        for attempt in (1, 2):
+            try:
+                async with self.pool.connection(timeout=timeout) as conn:
+                    cur = await conn.execute(query, params)  # type: ignore[arg-type]
+                    return await cur.fetchall()
+            except pg_errors.QueryCanceled:
+                raise
+            except psycopg.OperationalError:
+                # A pooled connection that died with the database: the pool drops it;
+                # one retry on a fresh connection, then the caller sees UNAVAILABLE.
+                if attempt == 2:
+                    raise
+                log.warning("database connection lost; retrying once on a fresh one")
+        raise AssertionError("unreachable")
+
+    # --- candles ---------------------------------------------------------------------
+
+    async def candles(
+        self,
+        series: Series,
+        symbols: Sequence[str],
+        start: datetime,
+        end: datetime | None,
+        *,
+        after: tuple[int, str] | None = None,
+        limit: int,
+        timeout: float | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Candles in [start, end) by (open_time, symbol), after the keyset `after`."""
+        query = (
+            f"SELECT {CANDLE_SELECT} FROM {CANDLES} "
+            "WHERE market = %s AND interval = %s AND symbol = ANY(%s) AND open_time >= %s"
+        )
+        params: list[Any] = [series.market, series.interval, list(symbols), start]
+        if end is not None:
+            query += " AND open_time < %s"
+            params.append(end)
+        if after is not None:
+            query += f" AND (open_time, symbol) > ({_US}, %s)"
+            params.extend(after)
+        query += " ORDER BY open_time, symbol LIMIT %s"
+        params.append(limit)
+        return await self.fetch(query, params, timeout=timeout)
+
+    async def candles_after(
+        self, series: Series, last_sent: dict[str, int], *, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Candles newer than each symbol's last sent open_time (epoch µs)."""
+        query = (
+            f"SELECT {CANDLE_SELECT} "
+            f"FROM {CANDLES} c JOIN unnest(%s::text[], %s::bigint[]) AS a(sym, after_us) "
+            "ON c.symbol = a.sym "
+            "WHERE c.market = %s AND c.interval = %s "
+            "AND c.open_time > 'epoch'::timestamptz + a.after_us * interval '1 microsecond' "
+            "ORDER BY c.open_time, c.symbol LIMIT %s"
+        )
+        symbols = list(last_sent)
+        return await self.fetch(
+            query,
+            [symbols, [last_sent[s] for s in symbols], series.market, series.interval, limit],
+        )
+
+    async def last_open_times(self, series: Series, symbols: Sequence[str]) -> dict[str, int]:
+        rows = await self.fetch(
+            "SELECT symbol, (extract(epoch FROM max(open_time)) * 1000000)::bigint "
+            f"FROM {CANDLES} WHERE market = %s AND interval = %s AND symbol = ANY(%s) "
+            "GROUP BY symbol",
+            [series.market, series.interval, list(symbols)],
+        )
+        return {symbol: us for symbol, us in rows}
+
+    async def check_series(self, market: str, symbol: str) -> SeriesCheck:
+        rows = await self.fetch(
+            f"SELECT DISTINCT interval FROM {CANDLES} WHERE market = %s AND symbol = %s",
+            [market, symbol],
+        )
+        return SeriesCheck(bool(rows), tuple(sorted(r[0] for r in rows)))
+
+    # --- features and the registry ---------------------------------------------------
+
+    async def latest_features(
+        self, series: Series, symbols: Sequence[str] | None, *, timeout: float | None = None
+    ) -> pl.DataFrame:
+        """The newest feature row of each symbol (all symbols when `symbols` is None)."""
+        numeric = ", ".join(f"{name}::float8" for name in NUMERIC_FEATURES)
+        categorical = ", ".join(f"{name}::text" for name in CATEGORICAL_FEATURES if name != "symbol")
+        query = (
+            "SELECT DISTINCT ON (symbol) symbol, "
+            "(extract(epoch FROM open_time) * 1000000)::bigint AS open_time_us, "
+            f"{numeric}{', ' + categorical if categorical else ''} "
+            f"FROM {FEATURES_LATEST} WHERE market = %s AND interval = %s"
+        )
+        params: list[Any] = [series.market, series.interval]
+        if symbols is not None:
+            query += " AND symbol = ANY(%s)"
+            params.append(list(symbols))
+        query += " ORDER BY symbol, open_time DESC"
+        rows = await self.fetch(query, params, timeout=timeout)
+        names = ["symbol", "open_time_us", *NUMERIC_FEATURES] + [
+            c for c in CATEGORICAL_FEATURES if c != "symbol"
+        ]
+        schema: dict[str, pl.DataType] = {name: pl.Float64() for name in names}
+        schema["symbol"] = pl.String()
+        schema["open_time_us"] = pl.Int64()
+        for name in CATEGORICAL_FEATURES:
+            schema[name] = pl.String()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    async def champion_version(self) -> str | None:
+        rows = await self.fetch(
+            "SELECT version FROM ml.model_registry WHERE status = 'champion'", []
+        )
+        return str(rows[0][0]) if rows else None
