@@ -111,12 +111,20 @@ class NotifyListener:
             return
         try:
             data = json.loads(payload)
-            market, symbol, interval = str(data["market"]), str(data["symbol"]), str(data["interval"])
+            market, symbol, interval = (
+                str(data["market"]),
+                str(data["symbol"]),
+                str(data["interval"]),
+            )
         except (ValueError, KeyError, TypeError):
-            log.warning("ignoring a %s notification without market/symbol/interval: %r", channel, payload)
+            log.warning(
+                "ignoring a %s notification without market/symbol/interval: %r", channel, payload
+            )
             return
         for sub in list(self._subs):
-            if sub.market == market and sub.interval == interval and (
-                sub.symbols is None or symbol in sub.symbols
+            if (
+                sub.market == market
+                and sub.interval == interval
+                and (sub.symbols is None or symbol in sub.symbols)
             ):
                 sub.mark(symbol)

@@ -89,7 +89,10 @@ def parse_range(
     first = datetime_from_timestamp(start)
     last = datetime_from_timestamp(end) if has_end else (now or datetime.now(UTC))
     if first >= last:
-        raise invalid("start_time", f"start_time {first.isoformat()} is not before end_time {last.isoformat()}")
+        raise invalid(
+            "start_time",
+            f"start_time {first.isoformat()} is not before end_time {last.isoformat()}",
+        )
     return first, last
 
 
@@ -106,5 +109,7 @@ def check_unary_size(candle_range: CandleRange) -> None:
 
 def parse_page_size(page_size: int) -> int:
     if page_size < 0 or page_size > MAX_PAGE:
-        raise out_of_range("page_size", f"{page_size} is not within 1..{MAX_PAGE} (0 means {DEFAULT_PAGE})")
+        raise out_of_range(
+            "page_size", f"{page_size} is not within 1..{MAX_PAGE} (0 means {DEFAULT_PAGE})"
+        )
     return page_size or DEFAULT_PAGE

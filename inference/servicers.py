@@ -95,7 +95,9 @@ def _stream(
     fn: Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]],
 ) -> Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]:
     @functools.wraps(fn)
-    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
+    async def wrapper(
+        self: Any, request: Req, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Resp]:
         try:
             async for item in fn(self, request, context):
                 yield item
@@ -214,7 +216,9 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
                 if symbol not in last_sent:
                     check = await self.store.check_series(series.market, symbol)
                     if not check.symbol_known:
-                        raise invalid("symbols", f"no candles of {symbol!r} in market {series.market}")
+                        raise invalid(
+                            "symbols", f"no candles of {symbol!r} in market {series.market}"
+                        )
             m, iv = series.market_proto, series.interval
             if request.HasField("replay_start_time"):
                 replay_from = request.replay_start_time.ToDatetime(tzinfo=UTC)
@@ -309,7 +313,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def _model(self) -> ChampionModel:
         model = self.champion.model
         if model is None:
-            detail = f" (the last load failed: {self.champion.error})" if self.champion.error else ""
+            detail = (
+                f" (the last load failed: {self.champion.error})" if self.champion.error else ""
+            )
             raise precondition(
                 "no champion model: train and promote one (`klinehouse train`, "
                 f"`klinehouse models promote`){detail}"
@@ -398,4 +404,3 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if sells:
             response.worst_sell.CopyFrom(sells[-1])
         return response
-

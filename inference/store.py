@@ -155,7 +155,9 @@ class Store:
     ) -> pl.DataFrame:
         """The newest feature row of each symbol (all symbols when `symbols` is None)."""
         numeric = ", ".join(f"{name}::float8" for name in NUMERIC_FEATURES)
-        categorical = ", ".join(f"{name}::text" for name in CATEGORICAL_FEATURES if name != "symbol")
+        categorical = ", ".join(
+            f"{name}::text" for name in CATEGORICAL_FEATURES if name != "symbol"
+        )
         query = (
             "SELECT DISTINCT ON (symbol) symbol, "
             "(extract(epoch FROM open_time) * 1000000)::bigint AS open_time_us, "

@@ -69,9 +69,9 @@ def insert_candles(
 def insert_features(conn: psycopg.Connection, symbol: str, open_time: datetime, r1: float) -> None:
     values = [r1 * (k + 1) for k in range(len(NUMERIC_FEATURES))]
     conn.execute(
-        sql.SQL("INSERT INTO marts.candle_features_latest VALUES ('spot', %s, '1h', %s, {})").format(
-            sql.SQL(", ").join(sql.Placeholder() * len(values))
-        ),
+        sql.SQL(
+            "INSERT INTO marts.candle_features_latest VALUES ('spot', %s, '1h', %s, {})"
+        ).format(sql.SQL(", ").join(sql.Placeholder() * len(values))),
         [symbol, open_time, *values],
     )
 
@@ -82,7 +82,9 @@ def warehouse(stack: Settings) -> Iterator[tuple[str, str]]:
     admin = with_db(stack.require_database_url(), "postgres")
     name = f"grpc_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE klinehouse_template").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE klinehouse_template").format(sql.Identifier(name))
+        )
     owner = with_db(stack.require_database_url(), name)
     with psycopg.connect(owner, autocommit=True) as conn:
         create_marts(conn)
@@ -92,7 +94,9 @@ def warehouse(stack: Settings) -> Iterator[tuple[str, str]]:
             insert_features(conn, symbol, last_open, 0.001 * (k + 1))
     yield owner, with_db(stack.reader_url(), name)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def start_server(reader_url: str, **overrides: object) -> ServerThread:

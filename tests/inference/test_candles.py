@@ -50,7 +50,10 @@ def test_get_candles_of_a_range_and_lowercase_symbol(channel: grpc.Channel) -> N
     start = datetime(2024, 3, 2, 5, tzinfo=UTC)
     response = stub(channel).GetCandles(
         candle_service_pb2.GetCandlesRequest(
-            symbol="ethusdt", interval="1h", start_time=ts(start), end_time=ts(start + timedelta(hours=3))
+            symbol="ethusdt",
+            interval="1h",
+            start_time=ts(start),
+            end_time=ts(start + timedelta(hours=3)),
         ),
         timeout=10,
     )
@@ -80,13 +83,37 @@ def test_history_stream_pages_the_whole_range(channel: grpc.Channel) -> None:
 @pytest.mark.parametrize(
     ("request_fields", "code", "field"),
     [
-        ({"symbol": "DOGEUSDT", "interval": "1h", "date": "2024-03-01"}, grpc.StatusCode.INVALID_ARGUMENT, "symbol"),
-        ({"symbol": "BTC USDT!", "interval": "1h", "date": "2024-03-01"}, grpc.StatusCode.INVALID_ARGUMENT, "symbol"),
-        ({"symbol": "BTCUSDT", "interval": "7h", "date": "2024-03-01"}, grpc.StatusCode.INVALID_ARGUMENT, "interval"),
-        ({"symbol": "BTCUSDT", "interval": "4h", "date": "2024-03-01"}, grpc.StatusCode.INVALID_ARGUMENT, "interval"),
-        ({"symbol": "BTCUSDT", "interval": "1h", "date": "2024-13-01"}, grpc.StatusCode.INVALID_ARGUMENT, "date"),
+        (
+            {"symbol": "DOGEUSDT", "interval": "1h", "date": "2024-03-01"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "symbol",
+        ),
+        (
+            {"symbol": "BTC USDT!", "interval": "1h", "date": "2024-03-01"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "symbol",
+        ),
+        (
+            {"symbol": "BTCUSDT", "interval": "7h", "date": "2024-03-01"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "interval",
+        ),
+        (
+            {"symbol": "BTCUSDT", "interval": "4h", "date": "2024-03-01"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "interval",
+        ),
+        (
+            {"symbol": "BTCUSDT", "interval": "1h", "date": "2024-13-01"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "date",
+        ),
         ({"symbol": "BTCUSDT", "interval": "1h"}, grpc.StatusCode.INVALID_ARGUMENT, "start_time"),
-        ({"symbol": "BTCUSDT", "interval": "1h", "market": 42, "date": "2024-03-01"}, grpc.StatusCode.INVALID_ARGUMENT, "market"),
+        (
+            {"symbol": "BTCUSDT", "interval": "1h", "market": 42, "date": "2024-03-01"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "market",
+        ),
     ],
 )
 def test_bad_candle_requests_name_the_field(
@@ -102,7 +129,10 @@ def test_start_after_end_is_invalid(channel: grpc.Channel) -> None:
     with pytest.raises(grpc.RpcError) as info:
         stub(channel).GetCandles(
             candle_service_pb2.GetCandlesRequest(
-                symbol="BTCUSDT", interval="1h", start_time=ts(FIRST_OPEN + timedelta(days=1)), end_time=ts(FIRST_OPEN)
+                symbol="BTCUSDT",
+                interval="1h",
+                start_time=ts(FIRST_OPEN + timedelta(days=1)),
+                end_time=ts(FIRST_OPEN),
             ),
             timeout=10,
         )
@@ -110,22 +140,33 @@ def test_start_after_end_is_invalid(channel: grpc.Channel) -> None:
     assert "start_time" in info.value.details() and "end_time" in info.value.details()
 
 
-def test_range_beyond_the_page_limit_is_out_of_range_on_unary_but_streams(channel: grpc.Channel) -> None:
-    far = dict(symbol="BTCUSDT", interval="1m", start_time=ts(FIRST_OPEN), end_time=ts(FIRST_OPEN + timedelta(days=30)))
+def test_range_beyond_the_page_limit_is_out_of_range_on_unary_but_streams(
+    channel: grpc.Channel,
+) -> None:
+    far = dict(
+        symbol="BTCUSDT",
+        interval="1m",
+        start_time=ts(FIRST_OPEN),
+        end_time=ts(FIRST_OPEN + timedelta(days=30)),
+    )
     with pytest.raises(grpc.RpcError) as info:
         stub(channel).GetCandles(candle_service_pb2.GetCandlesRequest(**far), timeout=10)  # type: ignore[arg-type]
     assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
     assert "StreamCandleHistory" in info.value.details()
     with pytest.raises(grpc.RpcError) as info:
-        list(stub(channel).StreamCandleHistory(
-            candle_service_pb2.StreamCandleHistoryRequest(page_size=100_000, **far), timeout=10  # type: ignore[arg-type]
-        ))
+        list(
+            stub(channel).StreamCandleHistory(
+                candle_service_pb2.StreamCandleHistoryRequest(page_size=100_000, **far),
+                timeout=10,  # type: ignore[arg-type]
+            )
+        )
     assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
     assert info.value.details().startswith("page_size:")
 
 
 def test_empty_day_of_a_known_series_is_empty_not_an_error(channel: grpc.Channel) -> None:
     response = stub(channel).GetCandles(
-        candle_service_pb2.GetCandlesRequest(symbol="BTCUSDT", interval="1h", date="2023-01-01"), timeout=10
+        candle_service_pb2.GetCandlesRequest(symbol="BTCUSDT", interval="1h", date="2023-01-01"),
+        timeout=10,
     )
     assert len(response.candles) == 0
