@@ -1,0 +1,172 @@
+"""Preprocessing: raw text columns of any source -> the one kline schema of klinehouse.klines.
+
+Every source (archive CSV, REST JSON, freqtrade files) first becomes a frame of
+*strings* named like `klines.COLUMNS`, then goes through `to_klines`: decimals
+are parsed from their text (no float round trip), times from integers in ms or
+µs. Rows breaking Binance's own invariants are kept (raw is what Binance sent)
+and only counted by `invariant_violations`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+import polars as pl
+
+from klinehouse import klines
+from klinehouse.errors import KlinehouseError
+
+TimeUnit = Literal["ms", "us"]
+
+# Archive and REST arrays carry these 12 fields in this order ("ignore" is unused).
+ARRAY_FIELDS: tuple[str, ...] = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "trades",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+_TIME_COLUMNS = ("open_time", "close_time")
+
+
+class KlineParseError(KlinehouseError):
+    """A value could not be parsed; the message names the source, row and column."""
+
+
+def detect_time_unit(open_times: pl.Series, *, what: str) -> TimeUnit:
+    """ms (13 digits) or µs (16 digits) for one file; a file mixing both is rejected."""
+    lengths = open_times.str.strip_chars().str.len_chars().unique().to_list()
+    units = {13: "ms", 16: "us"}
+    found = {units.get(n) for n in lengths}
+    if None in found or len(found) != 1:
+        raise KlineParseError(
+            f"{what}: open_time must be all 13-digit milliseconds or all 16-digit "
+            f"microseconds, found digit counts {sorted(lengths)}"
+        )
+    return found.pop()  # type: ignore[return-value]
+
+
+def _parse_time(name: str, unit: TimeUnit) -> pl.Expr:
+    ints = pl.col(name).str.strip_chars().cast(pl.Int64, strict=False)
+    micros = ints * 1000 if unit == "ms" else ints
+    return micros.cast(klines.TIMESTAMP.base_type()).dt.replace_time_zone("UTC").alias(name)  # type: ignore[attr-defined]
+
+
+def to_klines(
+    raw: pl.DataFrame,
+    *,
+    market: str,
+    symbol: str,
+    interval: str,
+    source: str,
+    time_unit: TimeUnit | None,
+    what: str,
+) -> pl.DataFrame:
+    """Parse a frame of string columns into the kline schema.
+
+    Missing optional columns become NULL; a missing close_time follows from the
+    interval (open_time + interval - 1 ms). `what` names the input in errors.
+    """
+    klines.check_market(market)
+    length = klines.interval_length(interval)
+    if source not in klines.SOURCES:
+        raise ValueError(f"unknown source {source!r}: one of {', '.join(klines.SOURCES)}")
+    unit = time_unit or detect_time_unit(raw["open_time"], what=what)
+    exprs: list[pl.Expr] = [
+        pl.lit(market).alias("market"),
+        pl.lit(symbol.upper()).alias("symbol"),
+        pl.lit(interval).alias("interval"),
+        _parse_time("open_time", unit),
+    ]
+    if "close_time" in raw.columns:
+        exprs.append(_parse_time("close_time", unit))
+    elif length is not None:
+        exprs.append(
+            (_parse_time("open_time", unit) + length - pl.duration(milliseconds=1)).alias(
+                "close_time"
+            )
+        )
+    else:
+        exprs.append(
+            (
+                _parse_time("open_time", unit).dt.offset_by("1mo") - pl.duration(milliseconds=1)
+            ).alias("close_time")
+        )
+    for col in klines.COLUMNS:
+        if col.name in ("market", "symbol", "interval", "source", *_TIME_COLUMNS):
+            continue
+        if col.name in raw.columns:
+            exprs.append(pl.col(col.name).str.strip_chars().cast(col.dtype, strict=False))
+        elif col.nullable:
+            exprs.append(pl.lit(None, dtype=col.dtype).alias(col.name))
+        else:
+            raise KlineParseError(f"{what}: required column {col.name!r} is missing")
+    exprs.append(pl.lit(source).alias("source"))
+    parsed = raw.select(exprs).select(klines.COLUMN_NAMES)
+    _check_parsed(raw, parsed, what)
+    return parsed
+
+
+def _check_parsed(raw: pl.DataFrame, parsed: pl.DataFrame, what: str) -> None:
+    """Every non-empty text value must have parsed: name the first one that did not."""
+    for name in parsed.columns:
+        if name not in raw.columns:
+            continue
+        given = raw[name].is_not_null() & (raw[name].str.strip_chars() != "")
+        bad = given & parsed[name].is_null()
+        required = not next(c for c in klines.COLUMNS if c.name == name).nullable
+        problem = (bad | ~given) if required else bad
+        if problem.any():
+            row = int(problem.arg_true()[0])
+            value = raw[name][row]
+            raise KlineParseError(
+                f"{what}: row {row + 1}, column {name!r}: cannot parse {value!r} "
+                f"as {parsed.schema[name]}"
+            )
+
+
+def collapse_duplicates(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Keep the last row per key (a later page or file wins); returns (frame, rows dropped)."""
+    unique = df.unique(subset=list(klines.KEY), keep="last", maintain_order=True)
+    return unique, df.height - unique.height
+
+
+def invariant_violations(df: pl.DataFrame) -> dict[str, int]:
+    """Counts of rows breaking Binance's invariants. They stay in raw; dbt cleans."""
+    if df.is_empty():
+        return {}
+    counts = df.select(
+        (pl.col("high") < pl.col("low")).sum().alias("high_below_low"),
+        (pl.col("volume") < 0).sum().alias("negative_volume"),
+        (pl.col("close_time") < pl.col("open_time")).sum().alias("close_before_open"),
+        _off_grid().sum().alias("off_interval_grid"),
+    ).row(0, named=True)
+    return {k: int(v) for k, v in counts.items() if v}
+
+
+def _off_grid() -> pl.Expr:
+    """open_time not on its interval's grid (epoch-aligned; weeks start Monday, months day 1)."""
+    micros = pl.col("open_time").dt.epoch("us")
+    exprs = []
+    for name, length in klines.INTERVALS.items():
+        if length is None:
+            off = (pl.col("open_time").dt.day() != 1) | (
+                pl.col("open_time").dt.truncate("1d") != pl.col("open_time")
+            )
+        elif name == "1w":
+            monday = 4 * 86_400_000_000  # 1970-01-05 was a Monday
+            off = (micros - monday) % int(length.total_seconds() * 1_000_000) != 0
+        else:
+            off = micros % int(length.total_seconds() * 1_000_000) != 0
+        exprs.append((pl.col("interval") == name, off))
+    expr: Any = pl.when(exprs[0][0]).then(exprs[0][1])
+    for cond, off in exprs[1:]:
+        expr = expr.when(cond).then(off)
+    return cast(pl.Expr, expr.otherwise(False))

@@ -1,0 +1,172 @@
+"""Imports of files users already have: Binance archives (local or URL) and freqtrade data.
+
+Both go the way every extract goes: preprocess -> lake (day partitions, run
+manifest) -> load from the lake into raw. A file that cannot be read or fails its
+checksum is reported by name and contributes nothing; the others still load.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import polars as pl
+
+from extract import archive, freqtrade, lake_store
+from extract.frames import collapse_duplicates, invariant_violations
+from extract.load import LoadStats, load_frame
+from extract.summary import RunSummary
+from klinehouse.errors import KlinehouseError
+from klinehouse.settings import Settings, get_settings
+
+Progress = Callable[[str], None]
+
+
+def ingest(
+    frames: list[pl.DataFrame],
+    summary: RunSummary,
+    *,
+    load: bool = True,
+    url: str | None = None,
+    settings: Settings | None = None,
+    extra: dict[str, object] | None = None,
+) -> RunSummary:
+    """Preprocessed frames -> lake objects + manifest -> raw (unless load=False)."""
+    settings = settings or get_settings()
+    frames = [f for f in frames if not f.is_empty()]
+    if not frames:
+        lake_store.write_manifest(summary.run_id, [], dict(extra or {}), settings)
+        return summary
+    df, dropped = collapse_duplicates(pl.concat(frames))
+    summary.duplicates_collapsed += dropped
+    summary.add_violations(invariant_violations(df))
+    objects = lake_store.write_frame(df, settings=settings)
+    summary.written_to_lake += df.height
+    lake_store.write_manifest(summary.run_id, objects, dict(extra or {}), settings)
+    if load:
+        summary.load = summary.load + load_from_lake(
+            [o.key for o in objects], url=url, settings=settings
+        )
+    return summary
+
+
+def load_from_lake(
+    keys: list[str], *, url: str | None = None, settings: Settings | None = None
+) -> LoadStats:
+    """Load lake objects into raw (`klinehouse load`)."""
+    return load_frame(lake_store.read_objects(keys, settings), url=url)
+
+
+def _archive_inputs(paths: Iterable[str | Path]) -> Iterator[str]:
+    for item in paths:
+        text = str(item)
+        if text.startswith(("http://", "https://")):
+            yield text
+            continue
+        path = Path(text)
+        if path.is_dir():
+            yield from (
+                str(p)
+                for p in sorted(path.rglob("*"))
+                if p.suffix in (".csv", ".zip") and p.is_file()
+            )
+        else:
+            yield text
+
+
+def _read_one_archive(source: str, market: str | None) -> pl.DataFrame:
+    name = archive.parse_archive_name(source.rsplit("/", 1)[-1])
+    resolved = market or archive.market_from_path(source) or "spot"
+    if source.startswith(("http://", "https://")):
+        data = archive.download(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise KlinehouseError(f"{source}: no such file")
+        data = path.read_bytes()
+        checksum = path.with_name(path.name + ".CHECKSUM")
+        if checksum.is_file():
+            archive.verify_checksum(data, checksum.read_text(), what=source)
+    df = archive.read_archive_csv(data, market=resolved, symbol=name.symbol, interval=name.interval)
+    return df
+
+
+def import_archive_run(
+    paths: Iterable[str | Path],
+    *,
+    market: str | None = None,
+    load: bool = True,
+    url: str | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Import archive CSVs/zips (files, directories or URLs); failures are listed, not fatal."""
+    started = time.monotonic()
+    summary = RunSummary(run_id=lake_store.new_run_id())
+    frames = []
+    for source in _archive_inputs(paths):
+        try:
+            df = _read_one_archive(source, market)
+        except KlinehouseError as exc:
+            message = str(exc)
+            summary.failures.append(message if source in message else f"{source}: {message}")
+            continue
+        summary.fetched += df.height
+        frames.append(df)
+        if progress:
+            progress(f"{source}: {df.height} rows")
+    ingest(frames, summary, load=load, url=url, extra={"command": "import-archive"})
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def import_archive(
+    paths: Iterable[str | Path], *, market: str | None = None, url: str | None = None
+) -> LoadStats:
+    """Import archives through the lake into raw; raises after loading the good files if any failed."""
+    summary = import_archive_run(paths, market=market, url=url)
+    if summary.failures:
+        raise KlinehouseError("; ".join(summary.failures))
+    return summary.load
+
+
+def import_freqtrade_run(
+    directory: str | Path,
+    *,
+    market: str,
+    load: bool = True,
+    url: str | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    started = time.monotonic()
+    root = Path(directory)
+    if not root.is_dir():
+        raise KlinehouseError(f"{root}: not a directory")
+    files = sorted(p for p in root.rglob("*") if p.suffix in freqtrade.SUFFIXES and p.is_file())
+    if not files:
+        raise KlinehouseError(f"{root}: no freqtrade data files (*.json, *.feather, *.parquet)")
+    summary = RunSummary(run_id=lake_store.new_run_id())
+    frames = []
+    for path in files:
+        try:
+            df = freqtrade.read_freqtrade(path, market=market)
+        except KlinehouseError as exc:
+            summary.failures.append(str(exc))
+            continue
+        summary.fetched += df.height
+        frames.append(df)
+        if progress:
+            progress(f"{path.name}: {df.height} rows")
+    ingest(frames, summary, load=load, url=url, extra={"command": "import-freqtrade"})
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def import_freqtrade_dir(
+    directory: str | Path, *, market: str, url: str | None = None
+) -> LoadStats:
+    """Import every freqtrade file of a directory through the lake into raw."""
+    summary = import_freqtrade_run(directory, market=market, url=url)
+    if summary.failures:
+        raise KlinehouseError("; ".join(summary.failures))
+    return summary.load

@@ -1,0 +1,144 @@
+"""Load kline frames into raw.binance_klines: COPY into a staging table, then one upsert.
+
+Each batch is one transaction: CSV COPY into a temporary table (the fastest way
+psycopg offers to move rows), then `INSERT … ON CONFLICT DO UPDATE … WHERE` the
+values differ, so a reload of the same rows writes nothing and a row Binance
+revised is updated and counted. `xmax = 0` on the returned rows tells an insert
+from an update. Columns a source lacks (NULL, e.g. freqtrade's trade count) never
+erase values already stored.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from klinehouse import db, klines
+from klinehouse.errors import KlinehouseError
+from klinehouse.settings import get_settings
+
+TABLE = sql.Identifier("raw", "binance_klines")
+STAGE = sql.Identifier("klinehouse_stage")
+DEFAULT_BATCH_ROWS = 500_000
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    inserted: int = 0
+    revised: int = 0
+    unchanged: int = 0
+
+    @property
+    def staged(self) -> int:
+        return self.inserted + self.revised + self.unchanged
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.revised
+
+    def __add__(self, other: LoadStats) -> LoadStats:
+        return LoadStats(
+            self.inserted + other.inserted,
+            self.revised + other.revised,
+            self.unchanged + other.unchanged,
+        )
+
+
+def loader_url() -> str:
+    """DATABASE_URL: the README documents it as the URL loads run as."""
+    return get_settings().require_database_url()
+
+
+def conform(df: pl.DataFrame) -> pl.DataFrame:
+    """The frame in the kline schema's column order and types; names what does not fit."""
+    schema = klines.polars_schema()
+    missing = [name for name in schema if name not in df.columns]
+    if missing:
+        raise KlinehouseError(f"kline frame lacks columns {missing}")
+    try:
+        return df.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    except pl.exceptions.PolarsError as exc:
+        raise KlinehouseError(f"kline frame does not fit the kline schema: {exc}") from exc
+
+
+def _stage_ddl() -> sql.Composed:
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in klines.COLUMNS
+    )
+    return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(STAGE, columns)
+
+
+def _upsert_sql() -> sql.Composed:
+    names = sql.SQL(", ").join(map(sql.Identifier, klines.COLUMN_NAMES))
+    keys = sql.SQL(", ").join(map(sql.Identifier, klines.KEY))
+    compared = [c for c in klines.COLUMNS if c.name in klines.VALUE_COLUMNS and c.name != "source"]
+
+    def incoming(c: klines.Column) -> sql.Composable:
+        # A NULL from a source that lacks the column keeps what is stored.
+        if c.nullable:
+            return sql.SQL("COALESCE(EXCLUDED.{0}, t.{0})").format(sql.Identifier(c.name))
+        return sql.SQL("EXCLUDED.{}").format(sql.Identifier(c.name))
+
+    updates = sql.SQL(", ").join(
+        [
+            *(sql.SQL("{} = {}").format(sql.Identifier(c.name), incoming(c)) for c in compared),
+            sql.SQL("source = EXCLUDED.source"),
+            sql.SQL("ingested_at = now()"),
+        ]
+    )
+    old = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c.name)) for c in compared)
+    new = sql.SQL(", ").join(incoming(c) for c in compared)
+    return sql.SQL(
+        "WITH changed AS ("
+        " INSERT INTO {table} AS t ({names}) SELECT {names} FROM {stage}"
+        " ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+        " WHERE ({old}) IS DISTINCT FROM ({new})"
+        " RETURNING (t.xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM changed"
+    ).format(table=TABLE, names=names, stage=STAGE, keys=keys, updates=updates, old=old, new=new)
+
+
+def _csv(df: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    df.write_csv(buffer, include_header=False, null_value="")
+    return buffer.getvalue()
+
+
+def copy_frame(conn: psycopg.Connection, table: sql.Composable, df: pl.DataFrame) -> None:
+    """COPY a conformed frame into `table` (same columns as the kline schema)."""
+    names = sql.SQL(", ").join(map(sql.Identifier, klines.COLUMN_NAMES))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names)
+    with conn.cursor().copy(statement) as copy:
+        data = _csv(df)
+        view = memoryview(data)
+        for start in range(0, len(data), 1 << 20):
+            copy.write(view[start : start + (1 << 20)])
+
+
+def load_frame(
+    df: pl.DataFrame, *, url: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> LoadStats:
+    """Upsert a kline frame into raw.binance_klines, one transaction per batch of rows.
+
+    Duplicate keys inside the frame collapse to the last row first (ON CONFLICT
+    cannot touch a row twice in one statement).
+    """
+    frame = conform(df).unique(subset=list(klines.KEY), keep="last", maintain_order=True)
+    if frame.is_empty():
+        return LoadStats()
+    stats = LoadStats()
+    upsert = _upsert_sql()
+    with db.connect(url or loader_url()) as conn:
+        for offset in range(0, frame.height, batch_rows):
+            batch = frame.slice(offset, batch_rows)
+            with conn.transaction():
+                conn.execute(_stage_ddl())
+                copy_frame(conn, STAGE, batch)
+                row = conn.execute(upsert).fetchone()
+            inserted, revised = (int(row[0]), int(row[1])) if row else (0, 0)
+            stats = stats + LoadStats(inserted, revised, batch.height - inserted - revised)
+    return stats
