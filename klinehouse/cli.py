@@ -18,6 +18,7 @@ import click
 LAZY_COMMANDS: dict[str, str] = {
     "stack": "klinehouse.commands.stack:stack",
     "db": "klinehouse.commands.db:db",
+    "stream": "extract.stream.cli:stream",
 }
 
 

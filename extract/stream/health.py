@@ -1,0 +1,31 @@
+"""`/healthz` for Kubernetes probes: connected or not, last message age, last flush.
+
+200 while every connection is up and a message arrived within `stale_after`
+seconds; 503 otherwise. The body is the same JSON either way, so a human
+reading the probe sees why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+
+async def start_health_server(
+    snapshot: Callable[[], dict[str, Any]], *, host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    """Serve /healthz; returns the runner (to clean up) and the bound port (port 0 picks one)."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        body = snapshot()
+        return web.json_response(body, status=200 if body["healthy"] else 503)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, int(runner.addresses[0][1])

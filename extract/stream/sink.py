@@ -1,0 +1,71 @@
+"""Committing closed candles: the loader's upsert, then NOTIFY klinehouse_candles.
+
+The upsert is `extract.load.load_frame` (the same idempotent COPY + ON CONFLICT
+as every other source): a candle that arrives twice, or over REST and the
+stream both, is stored once. After the commit, one notification per candle on
+channel `klinehouse_candles` with the JSON payload
+`{"market", "symbol", "interval", "open_time"}` (open_time in ISO-8601 UTC),
+so listeners (the gRPC service) push new candles without polling.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+
+from extract.load import LoadStats, load_frame
+from klinehouse import db
+
+CHANNEL = "klinehouse_candles"
+
+
+def notification_payloads(df: pl.DataFrame) -> list[str]:
+    return [
+        json.dumps(
+            {
+                "market": market,
+                "symbol": symbol,
+                "interval": interval,
+                "open_time": open_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            },
+            separators=(",", ":"),
+        )
+        for market, symbol, interval, open_time in df.select(
+            "market", "symbol", "interval", "open_time"
+        ).iter_rows()
+    ]
+
+
+def commit_candles(df: pl.DataFrame, *, url: str) -> LoadStats:
+    """Upsert a kline frame, then announce each of its candles; returns the load stats."""
+    if df.is_empty():
+        return LoadStats()
+    stats = load_frame(df, url=url)
+    payloads = notification_payloads(df)
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+            (CHANNEL, payloads),
+        )
+    return stats
+
+
+def newest_open_times(
+    url: str, *, market: str, series: list[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """The newest stored open_time of each (symbol, interval) that has any."""
+    if not series:
+        return {}
+    symbols = [s for s, _ in series]
+    intervals = [i for _, i in series]
+    with db.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT w.symbol, w.interval,"
+            " (SELECT max(k.open_time) FROM raw.binance_klines k"
+            "   WHERE k.market = %s AND k.symbol = w.symbol AND k.interval = w.interval)"
+            " FROM unnest(%s::text[], %s::text[]) AS w(symbol, interval)",
+            (market, symbols, intervals),
+        ).fetchall()
+    return {(s, i): t for s, i, t in rows if t is not None}
