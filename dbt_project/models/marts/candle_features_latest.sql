@@ -1,0 +1,44 @@
+{{ config(materialized='view') }}
+-- The features of each native series' newest bar, computed at query time straight
+-- from the loaded klines by the same macro as marts.candle_features: serving reads
+-- fresh features without waiting for a dbt run. Only each series' last
+-- `feature_lookback_bars` + 1 bars are read. (Resampled intervals are served from
+-- marts.candle_features, refreshed by `klinehouse transform`.)
+
+{%- set lookback = var('feature_lookback_bars', 24) %}
+
+with
+
+latest as (
+
+    select market, symbol, interval, max(open_time) as latest_open_time
+    from {{ ref('stg_binance__klines') }}
+    where is_on_grid and is_ohlc_valid
+    group by market, symbol, interval
+
+),
+
+recent as (
+
+    select k.*
+    from {{ ref('stg_binance__klines') }} as k
+    inner join latest as l
+        on l.market = k.market and l.symbol = k.symbol and l.interval = k.interval
+    where k.open_time >= {{ add_bars('l.latest_open_time', -lookback, 'k.interval') }}
+      and k.is_ohlc_valid
+
+),
+
+features as (
+
+    {{ candle_features('recent') }}
+
+)
+
+select features.*
+from features
+inner join latest
+    on  latest.market = features.market
+    and latest.symbol = features.symbol
+    and latest.interval = features.interval
+    and latest.latest_open_time = features.open_time

@@ -1,0 +1,95 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['market', 'symbol', 'interval', 'open_time'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
+            {'columns': ['ingested_at']},
+            {'columns': ['open_time']},
+        ],
+    )
+}}
+-- Clean candles: native klines with valid OHLC (invalid ones stay visible in
+-- staging), plus bars resampled from a finer interval where no native bar exists.
+-- Incremental: only keys ingested after the newest row already here.
+
+with
+
+{% if is_incremental() %}
+high_water as (
+
+    select coalesce(max(ingested_at), '-infinity'::timestamptz) as ingested_at from {{ this }}
+
+),
+
+since as (
+
+    -- The earliest open_time touched since the last run (NULL when nothing arrived).
+    select min(open_time) as open_time
+    from {{ ref('stg_binance__klines') }}
+    where ingested_at > (select ingested_at from high_water)
+
+),
+
+native as (
+
+    select *, null::text as resampled_from
+    from {{ ref('int_klines_deduplicated') }}
+    where open_time >= (select open_time from since)
+      and ingested_at > (select ingested_at from high_water)
+      and is_ohlc_valid
+
+),
+
+resampled as (
+
+    {{ resample_klines(ref('int_klines_deduplicated'), since='(select open_time from since)') }}
+
+),
+{% else %}
+native as (
+
+    select *, null::text as resampled_from
+    from {{ ref('int_klines_deduplicated') }}
+    where is_ohlc_valid
+
+),
+
+resampled as (
+
+    select * from {{ ref('int_klines_resampled') }}
+
+),
+{% endif %}
+
+unioned as (
+
+    select
+        market, symbol, interval, open_time, close_time,
+        open, high, low, close, volume, quote_volume, trade_count,
+        taker_buy_base_volume, taker_buy_quote_volume,
+        source, resampled_from, is_on_grid, is_zero_volume, is_close_time_short, ingested_at
+    from native
+
+    union all
+
+    select
+        market, symbol, interval, open_time, close_time,
+        open, high, low, close, volume, quote_volume, trade_count,
+        taker_buy_base_volume, taker_buy_quote_volume,
+        source, resampled_from, is_on_grid, is_zero_volume, is_close_time_short, ingested_at
+    from resampled as r
+    where not exists (
+        select 1
+        from {{ ref('stg_binance__klines') }} as n
+        where n.market = r.market
+          and n.symbol = r.symbol
+          and n.interval = r.interval
+          and n.open_time = r.open_time
+    )
+
+)
+
+select * from unioned
