@@ -1,0 +1,186 @@
+"""PredictionService with a champion from the real registry (issue 7), hot-reloaded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import polars as pl
+import psycopg
+import pytest
+
+from inference.server import ServerThread
+from klinehouse.features import FEATURES, NUMERIC_FEATURES
+from klinehouse.settings import Settings
+from klinehouse.v1 import prediction_service_pb2 as pb
+from klinehouse.v1 import prediction_service_pb2_grpc
+
+from .conftest import FIRST_OPEN, create_marts, insert_candles, insert_features
+
+registry = pytest.importorskip("training.registry", reason="the model registry (issue 7)")
+
+
+def register(owner_url: str, version: str, *, buy: float, sell: float, quality: float) -> None:
+    """Train two tiny CatBoost models and record them through the registry's own path;
+    `quality` > the current champion's makes the promotion rule pick this one."""
+    from training.models import ModelConfig, fit_classifier, fit_regressor
+    from training.synthetic import frame
+
+    rows = frame(bars=120, seed=len(version))
+    config = ModelConfig(iterations=10, thread_count=1)
+    classifier, regressor = fit_classifier(rows, None, config), fit_regressor(rows, None, config)
+    uri = registry.store_artifacts(version, classifier, regressor, {"version": version})
+    metrics: dict[str, Any] = {
+        "classifier": {"log_loss": 0.69 - quality},
+        "majority": {"log_loss": 0.6931},
+        "momentum": {"log_loss": 0.7},
+        "backtest": {
+            "model": {"net_return": quality},
+            "buy_and_hold": {"net_return": -0.5},
+            "momentum": {"net_return": -0.5},
+        },
+    }
+    outcome = registry.record(
+        {
+            "version": version, "market": "spot", "interval": "1h",
+            "symbols": ["BTCUSDT", "ETHUSDT"], "features": list(FEATURES),
+            "train_start": FIRST_OPEN, "train_end": FIRST_OPEN + timedelta(days=1),
+            "buy_threshold": buy, "sell_threshold": sell, "allow_short": False,
+            "fee_rate": 0.001, "seed": 42, "code_version": "test",
+            "data_fingerprint": {}, "metrics": metrics, "artifact_uri": uri,
+        },
+        url=owner_url,
+    )  # fmt: skip
+    assert outcome.status == "champion", outcome.reason
+
+
+@pytest.fixture
+def predicting(
+    database_url: str,
+    stack: Settings,
+    lake_settings: Settings,
+    server_factory: Callable[..., ServerThread],
+) -> tuple[str, ServerThread]:
+    """A database with candles, features (BTC, ETH old; SOL fresh) and a served warehouse."""
+    now_bar = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        create_marts(conn)
+        for k, symbol in enumerate(("BTCUSDT", "ETHUSDT")):
+            insert_candles(conn, symbol, FIRST_OPEN, 48, base=str(1000 * (k + 1)))
+            insert_features(conn, symbol, FIRST_OPEN + timedelta(hours=47), 0.01 * (k + 1) - 0.015)
+        insert_candles(conn, "SOLUSDT", now_bar, 1)
+        insert_features(conn, "SOLUSDT", now_bar, 0.002)
+    reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
+    return database_url, server_factory(reader)
+
+
+def stub_of(server: ServerThread) -> prediction_service_pb2_grpc.PredictionServiceStub:
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+
+def wait_for_version(stub: Any, version: str) -> pb.GetPredictionResponse:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            response = stub.GetPrediction(
+                pb.GetPredictionRequest(symbol="BTCUSDT", interval="1h"), timeout=5
+            )
+            if response.prediction.model_version == version:
+                return response
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc.details()
+        assert time.monotonic() < deadline, f"model {version} not picked up"
+        time.sleep(0.2)
+
+
+def test_no_champion_is_a_failed_precondition(server: ServerThread) -> None:
+    stub = stub_of(server)
+    for call in (
+        lambda: stub.GetPrediction(
+            pb.GetPredictionRequest(symbol="BTCUSDT", interval="1h"), timeout=5
+        ),
+        lambda: stub.GetAdvice(pb.GetAdviceRequest(interval="1h"), timeout=5),
+    ):
+        with pytest.raises(grpc.RpcError) as info:
+            call()
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "no champion model" in info.value.details()
+
+
+def test_predictions_advice_and_hot_reload(predicting: tuple[str, ServerThread]) -> None:
+    owner_url, server = predicting
+    stub = stub_of(server)
+    register(owner_url, "m1", buy=0.0, sell=0.0, quality=0.01)  # P(up) >= 0: always BUY
+    response = wait_for_version(stub, "m1")
+    p = response.prediction
+    assert p.symbol == "BTCUSDT" and p.interval == "1h" and p.advice == pb.ADVICE_BUY
+    assert p.feature_open_time.ToDatetime(tzinfo=UTC) == FIRST_OPEN + timedelta(hours=47)
+    assert p.stale  # features from 2024: older than two intervals, flagged
+    assert p.feature_age.ToTimedelta() > timedelta(days=300)
+
+    # the served numbers are the champion's own predict() on the same feature row
+    champion = registry.load_champion(owner_url)
+    row = {name: [0.005 * (k + 1) * -1] for k, name in enumerate(NUMERIC_FEATURES)}
+    expected = champion.predict(pl.DataFrame({**row, "symbol": ["BTCUSDT"]}))
+    assert p.p_up == pytest.approx(expected["p_up"][0], abs=1e-12)
+    assert p.expected_log_return == pytest.approx(expected["expected_log_return"][0], abs=1e-12)
+
+    fresh = stub.GetPrediction(pb.GetPredictionRequest(symbol="SOLUSDT", interval="1h"), timeout=5)
+    assert not fresh.prediction.stale
+
+    advice = stub.GetAdvice(pb.GetAdviceRequest(interval="1h"), timeout=5)
+    ranked = [a.expected_log_return for a in advice.ranked]
+    assert ranked == sorted(ranked, reverse=True) and len(ranked) == 3
+    assert advice.best_buy.symbol == advice.ranked[0].symbol
+    assert not advice.HasField("worst_sell") and advice.model_version == "m1"
+
+    register(owner_url, "m2", buy=1.0, sell=1.0, quality=0.02)  # P(up) <= 1: always SELL
+    p2 = wait_for_version(stub, "m2").prediction
+    assert p2.advice == pb.ADVICE_SELL and p2.buy_threshold == 1.0
+    advice = stub.GetAdvice(
+        pb.GetAdviceRequest(symbols=["BTCUSDT", "ETHUSDT"], interval="1h"), timeout=5
+    )
+    assert [a.symbol for a in advice.ranked] == sorted(
+        ["BTCUSDT", "ETHUSDT"],
+        key=lambda s: -next(a.expected_log_return for a in advice.ranked if a.symbol == s),
+    )
+    assert advice.worst_sell.symbol == advice.ranked[-1].symbol
+    assert not advice.HasField("best_buy")
+
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetPrediction(pb.GetPredictionRequest(symbol="XRPUSDT", interval="1h"), timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("symbol:")
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetPrediction(pb.GetPredictionRequest(symbol="BTCUSDT", interval="2x"), timeout=5)
+    assert info.value.details().startswith("interval:")
+
+
+def test_stream_predictions_sends_one_when_a_bar_closes(
+    predicting: tuple[str, ServerThread],
+) -> None:
+    owner_url, server = predicting
+    stub = stub_of(server)
+    register(owner_url, "m1", buy=0.0, sell=0.0, quality=0.01)
+    wait_for_version(stub, "m1")
+    call = stub.StreamPredictions(
+        pb.StreamPredictionsRequest(symbols=["ETHUSDT"], interval="1h"), timeout=30
+    )
+    first = next(call).prediction
+    assert first.symbol == "ETHUSDT"
+    new_bar = FIRST_OPEN + timedelta(hours=48)
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        insert_candles(conn, "ETHUSDT", new_bar, 1, base="2000")
+        insert_features(conn, "ETHUSDT", new_bar, 0.03)
+        conn.execute(
+            "SELECT pg_notify('klinehouse_candles', %s)",
+            ['{"market": "spot", "symbol": "ETHUSDT", "interval": "1h", "open_time": "x"}'],
+        )
+    second = next(call).prediction
+    call.cancel()
+    assert second.feature_open_time.ToDatetime(tzinfo=UTC) == new_bar
+    assert second.model_version == "m1"
