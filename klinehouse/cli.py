@@ -18,6 +18,11 @@ import click
 LAZY_COMMANDS: dict[str, str] = {
     "stack": "klinehouse.commands.stack:stack",
     "db": "klinehouse.commands.db:db",
+    "serve": "inference.commands:serve",
+    "candles": "inference.commands:candles",
+    "predict": "inference.commands:predict",
+    "advise": "inference.commands:advise",
+    "watch": "inference.commands:watch",
     "stream": "extract.stream.cli:stream",
 }
 
