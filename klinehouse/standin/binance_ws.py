@@ -49,7 +49,7 @@ INTERVAL_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 9
                "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000}  # fmt: skip
 
 Tick = list[tuple[str, dict[str, Any]]]
-GARBAGE_FRAMES = ("not json {", '{"stream": "btcusdt@kline_1m", "data": {"e": "kline"}}')
+GARBAGE_PER_TICK = 2  # a non-JSON frame, and a kline event of a subscribed stream with a bad price
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ class Scenario:
 
     drops: {tick: ticks_missed} — midway through that tick the connection is cut
       and `ticks_missed` further ticks pass before a reconnecting client is served.
-    garbage: ticks before which the malformed frames of GARBAGE_FRAMES are sent.
+    garbage: ticks before which GARBAGE_PER_TICK malformed frames are sent.
     pace: seconds between ticks (0: as fast as the client reads).
     """
 
@@ -277,7 +277,7 @@ class WsStandin:
                     if s in streams
                 ]
                 if index in self.scenario.garbage:
-                    frames = [*GARBAGE_FRAMES, *frames]
+                    frames = [*_garbage(frames), *frames]
                 drop = index in self.scenario.drops and index not in self._dropped
                 if drop:
                     frames = frames[: len(frames) // 2]
@@ -296,6 +296,16 @@ class WsStandin:
             await ws.wait_closed()
         except ConnectionClosed:
             pass
+
+
+def _garbage(frames: list[str]) -> list[str]:
+    out = ["not json {"]
+    if frames:
+        broken = json.loads(frames[0])
+        kline = broken["data"]["k"] if "data" in broken else broken["k"]
+        kline["c"] = "1,5"
+        out.append(json.dumps(broken))
+    return out
 
 
 def _streams(path: str) -> tuple[set[str], bool]:
