@@ -125,3 +125,21 @@ def shared_data() -> Path:
             f"real market data not found at {data} (expected ../shared/data beside the checkout)"
         )
     return data
+
+
+@pytest.fixture
+def binance_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The Binance REST/archive stand-in on 127.0.0.1, with KLINEHOUSE_BINANCE_*_URL set to it.
+
+    Yields a `klinehouse.standin.binance_rest.StandinThread`: `.url`, `.config` (clock,
+    latency, faults, weight limits), `.stats`. Serves ../shared/data/binance when present,
+    seeded synthetic candles otherwise.
+    """
+    from klinehouse.standin.binance_rest import StandinThread, default_data_dir
+
+    with StandinThread(default_data_dir()) as standin:
+        for key, value in standin.env().items():
+            monkeypatch.setenv(key, value)
+        get_settings(fresh=True)
+        yield standin
+    get_settings(fresh=True)
