@@ -104,9 +104,9 @@ def summary(returns: pl.DataFrame, interval: str) -> dict[str, float]:
         "sharpe": float(net.mean() / std * math.sqrt(bars_per_year)) if std > 0 else 0.0,
         "max_drawdown": float((1.0 - equity / peak).max()) if len(equity) else 0.0,
         "hit_rate": float(returns.get_column("_hits").sum() / active) if active else float("nan"),
-        "turnover": float(returns.get_column("turnover").mean()) if len(net) else 0.0,
-        "exposure": float(returns.get_column("exposure").mean()) if len(net) else 0.0,
-        "fees_paid": float(returns.get_column("fees").sum()),
+        "turnover": float(np.mean(returns.get_column("turnover").to_numpy())) if len(net) else 0.0,
+        "exposure": float(np.mean(returns.get_column("exposure").to_numpy())) if len(net) else 0.0,
+        "fees_paid": float(np.sum(returns.get_column("fees").to_numpy())),
         "bars": len(net),
     }
 

@@ -53,7 +53,7 @@ def _schema() -> dict[str, pl.DataType]:
     }
     schema.update({name: pl.Float64() for name in NUMERIC_FEATURES})
     schema[LABEL_RETURN] = pl.Float64()
-    schema[LABEL_CLASS] = pl.Boolean()
+    schema[LABEL_CLASS] = pl.Int8()  # COPY writes booleans as t/f; as 0/1 they parse natively
     return schema
 
 
@@ -75,7 +75,7 @@ def _query(spec: DatasetSpec) -> sql.Composed:
     return sql.SQL(
         "SELECT f.market, f.symbol, f.interval,"
         " (extract(epoch FROM f.open_time) * 1000000)::bigint AS open_time_us, {numeric},"
-        " l.{ret}::float8 AS {ret}, l.{cls}::boolean AS {cls}"
+        " l.{ret}::float8 AS {ret}, l.{cls}::boolean::int AS {cls}"
         " FROM marts.candle_features f"
         " JOIN marts.candle_labels l USING (market, symbol, interval, open_time)"
         " WHERE {where}"
@@ -111,11 +111,12 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None) -> pl.DataFrame:
     if buffer.tell() == 0:
         raise KlinehouseError("the COPY of the training set returned nothing")
     buffer.seek(0)
-    frame = pl.read_csv(
-        buffer, schema=_schema(), true_values=["t"], false_values=["f"], infer_schema=False
-    )
+    frame = pl.read_csv(buffer, schema=_schema())
     return frame.with_columns(
-        pl.from_epoch("open_time_us", time_unit="us").dt.replace_time_zone("UTC").alias("open_time")
+        pl.from_epoch("open_time_us", time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .alias("open_time"),
+        pl.col(LABEL_CLASS).cast(pl.Boolean),
     ).select(*KEYS, *NUMERIC_FEATURES, LABEL_RETURN, LABEL_CLASS)
 
 

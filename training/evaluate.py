@@ -98,7 +98,7 @@ def _fold_scores(test: pl.DataFrame) -> dict[str, Any]:
         "majority": metrics.classification(y, test.get_column("p_majority").to_numpy()),
         "momentum": metrics.classification(y, test.get_column("p_momentum").to_numpy()),
         "regressor": metrics.regression(r, test.get_column("expected_log_return").to_numpy()),
-        "zero_return": {"mae": metrics.mae(r, np.zeros_like(r)), "ic": float("nan")},
+        "zero_return": {"mae": metrics.mae(r, np.zeros_like(r))},
         "up_rate": float(np.mean(y)),
     }
     if "p_shuffled" in test.columns:

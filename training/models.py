@@ -117,15 +117,14 @@ class Baselines:
 
     @classmethod
     def fit(cls, train: pl.DataFrame) -> Baselines:
-        y = train.get_column(LABEL_CLASS).cast(pl.Float64)
-        up_before = train.get_column("log_return_1").fill_null(0.0) > 0
-        base = float(y.mean() or 0.5)
-        after_up = y.filter(up_before)
-        after_down = y.filter(~up_before)
+        y = train.get_column(LABEL_CLASS).cast(pl.Float64).to_numpy()
+        up_before = train.get_column("log_return_1").fill_null(0.0).to_numpy() > 0
+        base = float(y.mean()) if len(y) else 0.5
+        after_up, after_down = y[up_before], y[~up_before]
         return cls(
             base_rate=base,
-            up_after_up=float(after_up.mean()) if after_up.len() else base,
-            up_after_down=float(after_down.mean()) if after_down.len() else base,
+            up_after_up=float(after_up.mean()) if len(after_up) else base,
+            up_after_down=float(after_down.mean()) if len(after_down) else base,
         )
 
     def majority(self, frame: pl.DataFrame) -> np.ndarray:

@@ -1,12 +1,18 @@
-"""Synthetic frames shaped like the training set, for the pure parts (no database)."""
+"""Synthetic rows shaped like the marts, for the benchmark and the unit tests.
+
+Never used for a model anyone serves: real training reads the dbt marts.
+"""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+from psycopg import sql
 
+from klinehouse.db import connect
 from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
 
 
@@ -20,12 +26,13 @@ def frame(
     """Random features; the next return depends on `log_return_4` with strength `signal`."""
     rng = np.random.default_rng(seed)
     start = datetime(2022, 1, 1, tzinfo=UTC)
-    times = [start + timedelta(hours=i) for i in range(bars)]
+    times = pl.datetime_range(
+        start, start + timedelta(hours=bars - 1), interval="1h", eager=True, time_zone="UTC"
+    )
     parts = []
     for symbol in symbols:
         cols = {name: rng.normal(size=bars) for name in NUMERIC_FEATURES}
-        noise = rng.normal(scale=0.01, size=bars)
-        ret = signal * 0.01 * cols["log_return_4"] + noise
+        ret = signal * 0.01 * cols["log_return_4"] + rng.normal(scale=0.01, size=bars)
         parts.append(
             pl.DataFrame(
                 {
@@ -39,8 +46,36 @@ def frame(
                 }
             )
         )
-    return (
-        pl.concat(parts)
-        .with_columns(pl.col("open_time").dt.replace_time_zone("UTC"))
-        .sort("open_time", "symbol")
-    )
+    return pl.concat(parts).sort("open_time", "symbol")
+
+
+def write_marts(df: pl.DataFrame, *, url: str | None = None) -> None:
+    """Create marts.candle_features / candle_labels (as tables) and COPY `df` into them."""
+    keys = ["market", "symbol", "interval", "open_time"]
+    tables = {
+        "candle_features": (list(NUMERIC_FEATURES), "double precision"),
+        "candle_labels": ([LABEL_RETURN, LABEL_CLASS], None),
+    }
+    with connect(url) as conn:
+        for table, (columns, kind) in tables.items():
+            defs = [
+                sql.SQL("{} {}").format(
+                    sql.Identifier(c),
+                    sql.SQL("boolean" if c == LABEL_CLASS else (kind or "double precision")),
+                )
+                for c in columns
+            ]
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE marts.{} (market text, symbol text, interval text,"
+                    " open_time timestamptz, {}, PRIMARY KEY (market, symbol, interval, open_time))"
+                ).format(sql.Identifier(table), sql.SQL(", ").join(defs))
+            )
+            buffer = io.BytesIO()
+            df.select(*keys, *columns).write_csv(buffer, include_header=False)
+            copy_sql = sql.SQL("COPY marts.{} FROM STDIN (FORMAT csv)").format(
+                sql.Identifier(table)
+            )
+            with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                copy.write(buffer.getvalue())
+        conn.commit()

@@ -1,0 +1,175 @@
+"""`klinehouse train`: read the marts, evaluate walk-forward, fit the model to
+register, write the report, store the artefacts and apply the promotion rule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from klinehouse import paths
+from klinehouse.errors import KlinehouseError
+from klinehouse.features import FEATURES
+from klinehouse.settings import get_settings
+from training import registry
+from training.dataset import DatasetSpec, fingerprint, labelled, load_dataset
+from training.evaluate import EvalConfig, Evaluation, choose_advice, evaluate
+from training.folds import holdout
+from training.models import ModelConfig, fit_classifier, fit_regressor, predict_up
+from training.report import write_report
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    version: str
+    report: Path  # summary.md of the run folder
+    metrics: dict[str, Any]
+    status: str  # champion | rejected | not registered
+    reason: str
+    artifact_uri: str | None
+    evaluation: Evaluation
+
+
+def code_version() -> str:
+    """The git commit of the code that trained (with -dirty for local changes)."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=paths.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import version
+
+        return f"klinehouse-{version('klinehouse')}"
+
+
+def _version(fp: dict[str, Any], model_config: ModelConfig) -> str:
+    digest = hashlib.sha256(
+        json.dumps({"data": fp, "model": model_config.as_dict()}, sort_keys=True).encode()
+    ).hexdigest()[:8]
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{digest}"
+
+
+def reports_dir() -> Path:
+    return paths.home() / "reports" / "train"
+
+
+def train(
+    spec: DatasetSpec,
+    *,
+    model_config: ModelConfig | None = None,
+    eval_config: EvalConfig | None = None,
+    url: str | None = None,
+    register: bool = True,
+    report_root: Path | None = None,
+) -> TrainResult:
+    model_config = model_config or ModelConfig()
+    eval_config = eval_config or EvalConfig()
+    frame = load_dataset(spec, url=url)
+    if frame.is_empty():
+        raise KlinehouseError(
+            f"no rows in marts.candle_features for {spec.market} {spec.interval}"
+            f"{' ' + ','.join(spec.symbols) if spec.symbols else ''}: load and transform data first"
+        )
+    fp = fingerprint(frame)
+    data = labelled(frame)
+    evaluation = evaluate(
+        data, interval=spec.interval, model_config=model_config, config=eval_config
+    )
+
+    # the model to register: all labelled rows, early stopping and thresholds on the last part
+    fit_rows, val_rows = holdout(
+        data, fraction=eval_config.validation_fraction, gap_bars=eval_config.gap_bars
+    )
+    classifier = fit_classifier(fit_rows, val_rows, model_config)
+    regressor = fit_regressor(fit_rows, val_rows, model_config)
+    advice = choose_advice(val_rows, predict_up(classifier, val_rows), eval_config, spec.interval)
+    importance = dict(
+        zip(FEATURES, (float(v) for v in classifier.get_feature_importance()), strict=True)
+    )
+
+    version = _version(fp, model_config)
+    metrics = {**evaluation.overall, "folds": evaluation.folds}
+    symbols = sorted(data.get_column("symbol").unique().to_list())
+    times = data.get_column("open_time")
+    doc: dict[str, Any] = {
+        "version": version,
+        "spec": {**asdict(spec), "symbols": list(spec.symbols or [])},
+        "symbols": symbols,
+        "rows": data.height,
+        "train_start": times.min(),
+        "train_end": times.max(),
+        "features": list(FEATURES),
+        "model_config": model_config.as_dict(),
+        "eval_config": eval_config.as_dict(),
+        "buy_threshold": advice.buy_threshold,
+        "sell_threshold": advice.sell_threshold,
+        "allow_short": advice.allow_short,
+        "final_iterations": {
+            "classifier": int(classifier.tree_count_ or 0),
+            "regressor": int(regressor.tree_count_ or 0),
+        },
+        "feature_importance": importance,
+        "data_fingerprint": fp,
+        "code_version": code_version(),
+        "metrics": metrics,
+    }
+    status, reason, artifact_uri = "not registered", "", None
+    if register:
+        artifact_uri = registry.store_artifacts(version, classifier, regressor, doc)
+        outcome = registry.record(
+            {
+                "version": version,
+                "market": spec.market,
+                "interval": spec.interval,
+                "symbols": symbols,
+                "features": list(FEATURES),
+                "train_start": doc["train_start"],
+                "train_end": doc["train_end"],
+                "buy_threshold": advice.buy_threshold,
+                "sell_threshold": advice.sell_threshold,
+                "allow_short": advice.allow_short,
+                "fee_rate": eval_config.fee_rate,
+                "seed": model_config.seed,
+                "code_version": doc["code_version"],
+                "data_fingerprint": fp,
+                "metrics": metrics,
+                "artifact_uri": artifact_uri,
+            },
+            url=url,
+        )
+        status, reason = outcome.status, outcome.reason
+    doc.update(status=status, reason=reason, artifact_uri=artifact_uri)
+    folder = (report_root or reports_dir()) / version
+    summary = write_report(
+        folder,
+        doc,
+        returns=evaluation.backtest_returns,
+        predictions=evaluation.predictions,
+        importance=importance,
+    )
+    if register:
+        _upload_report(folder, version)
+    return TrainResult(version, summary, metrics, status, reason, artifact_uri, evaluation)
+
+
+def _upload_report(folder: Path, version: str) -> None:
+    """A copy of the run folder beside the model in the lake, so the report outlives the host."""
+    from klinehouse import lake
+
+    settings = get_settings()
+    client = lake.s3_client(settings)
+    prefix = registry.artifact_prefix(version, settings)
+    for path in sorted(folder.iterdir()):
+        client.put_object(
+            Bucket=settings.lake_bucket, Key=f"{prefix}/report/{path.name}", Body=path.read_bytes()
+        )
