@@ -24,7 +24,7 @@ CANDLE_SELECT = (
     "symbol, (extract(epoch FROM open_time) * 1000000)::bigint, "
     "(extract(epoch FROM close_time) * 1000000)::bigint, "
     "open::text, high::text, low::text, close::text, volume::text, "
-    "coalesce(quote_volume::text, ''), coalesce(trades, -1), "
+    "coalesce(quote_volume::text, ''), coalesce(trade_count, -1), "
     "coalesce(taker_buy_base_volume::text, ''), coalesce(taker_buy_quote_volume::text, '')"
 )
 

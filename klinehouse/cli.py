@@ -18,6 +18,8 @@ import click
 LAZY_COMMANDS: dict[str, str] = {
     "stack": "klinehouse.commands.stack:stack",
     "db": "klinehouse.commands.db:db",
+    "train": "klinehouse.commands.train:train",
+    "models": "klinehouse.commands.train:models",
     "serve": "inference.commands:serve",
     "candles": "inference.commands:candles",
     "predict": "inference.commands:predict",

@@ -37,7 +37,7 @@ def create_marts(conn: psycopg.Connection) -> None:
             open_time timestamptz NOT NULL, close_time timestamptz NOT NULL,
             open numeric NOT NULL, high numeric NOT NULL, low numeric NOT NULL,
             close numeric NOT NULL, volume numeric NOT NULL, quote_volume numeric,
-            trades bigint, taker_buy_base_volume numeric, taker_buy_quote_volume numeric,
+            trade_count bigint, taker_buy_base_volume numeric, taker_buy_quote_volume numeric,
             PRIMARY KEY (market, symbol, interval, open_time))
         """
     )
