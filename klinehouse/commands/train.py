@@ -1,0 +1,144 @@
+"""`klinehouse train …` and `klinehouse models list|show|promote`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from klinehouse.errors import KlinehouseError
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise KlinehouseError(f"not an ISO date or time: {value!r} (e.g. 2022-06-01)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _symbols(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    out = tuple(s.strip().upper() for v in values for s in v.split(",") if s.strip())
+    return out or None
+
+
+@click.command()
+@click.option("--market", default="spot", show_default=True, help="spot, usdm or coinm.")
+@click.option(
+    "--symbols", multiple=True, help="Symbols (comma-separated or repeated); default all."
+)
+@click.option("--interval", default="1h", show_default=True)
+@click.option("--start", help="First open_time to use (ISO, UTC).")
+@click.option("--end", help="Open_times before this (ISO, UTC).")
+@click.option("--folds", default=4, show_default=True, help="Walk-forward folds.")
+@click.option("--embargo", default=24, show_default=True, help="Embargo bars beyond the purge.")
+@click.option("--iterations", default=400, show_default=True, help="CatBoost max iterations.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--threads", default=2, show_default=True, help="CatBoost thread_count.")
+@click.option("--fee", default=0.001, show_default=True, help="Taker fee per side.")
+@click.option("--allow-short", is_flag=True, help="Short (not flat) when P(up) <= sell threshold.")
+@click.option("--no-register", is_flag=True, help="Report only: store nothing in the registry.")
+def train(
+    market: str,
+    symbols: tuple[str, ...],
+    interval: str,
+    start: str | None,
+    end: str | None,
+    folds: int,
+    embargo: int,
+    iterations: int,
+    seed: int,
+    threads: int,
+    fee: float,
+    allow_short: bool,
+    no_register: bool,
+) -> None:
+    """Train on the marts, evaluate walk-forward against baselines, report, register."""
+    from training.dataset import DatasetSpec
+    from training.evaluate import EvalConfig
+    from training.models import ModelConfig
+    from training.pipeline import train as run_training
+
+    if fee < 0 or folds < 1 or iterations < 1:
+        raise KlinehouseError("--fee must be >= 0, --folds and --iterations >= 1")
+    spec = DatasetSpec(market, interval, _symbols(symbols), _when(start), _when(end))
+    result = run_training(
+        spec,
+        model_config=ModelConfig(iterations=iterations, seed=seed, thread_count=threads),
+        eval_config=EvalConfig(
+            n_folds=folds, embargo_bars=embargo, fee_rate=fee, allow_short=allow_short
+        ),
+        register=not no_register,
+    )
+    m = result.metrics
+    bt = m["backtest"]
+    click.echo(
+        f"model {result.version}: {result.status}"
+        + (f" ({result.reason})" if result.reason else "")
+    )
+    click.echo(
+        f"  out of sample: AUC {m['classifier']['auc']:.4f}, log loss {m['classifier']['log_loss']:.5f}"
+        f" (majority {m['majority']['log_loss']:.5f}), IC {m['regressor']['ic']:.4f}"
+    )
+    if "leakage_check" in m:
+        click.echo(f"  shuffled-label AUC {m['leakage_check']['shuffled_label_auc']:.4f}")
+    click.echo(
+        f"  net return {bt['model']['net_return']:+.2%} vs buy-and-hold "
+        f"{bt['buy_and_hold']['net_return']:+.2%}, momentum {bt['momentum']['net_return']:+.2%}"
+    )
+    click.echo(f"  report: {result.report}")
+
+
+@click.group()
+def models() -> None:
+    """The model registry (ml.model_registry)."""
+
+
+@models.command("list")
+@click.option("--limit", default=20, show_default=True)
+def list_cmd(limit: int) -> None:
+    """Registered models, newest first."""
+    from training.registry import list_models
+
+    rows = list_models(limit=limit)
+    if not rows:
+        click.echo("no models registered: run `klinehouse train`")
+        return
+    for r in rows:
+        m = r["metrics"]
+        click.echo(
+            f"{r['version']}  {r['status']:<10}  {r['interval']:<3}  {len(r['symbols'])} symbols"
+            f"  logloss {m['classifier']['log_loss']:.5f}"
+            f"  net {m['backtest']['model']['net_return']:+.2%}"
+            f"  {r['status_reason'][:80]}"
+        )
+
+
+@models.command("show")
+@click.argument("version", required=False)
+def show_cmd(version: str | None) -> None:
+    """One model's registry row (default: the champion) as JSON."""
+    from training.registry import champion_version, get_model, jsonable
+
+    version = version or champion_version(url=None)
+    if version is None:
+        raise KlinehouseError("no champion: give a version (see `klinehouse models list`)")
+    row = get_model(version)
+    row["metrics"].pop("folds", None)
+    click.echo(json.dumps(jsonable(row), indent=2, default=str))
+
+
+@models.command("promote")
+@click.argument("version")
+@click.option("--force", is_flag=True, help="Promote even if the rule refuses (recorded as such).")
+def promote_cmd(version: str, force: bool) -> None:
+    """Make VERSION the champion if it beats the champion and the baselines."""
+    from training.registry import promote
+
+    outcome = promote(version, force=force)
+    click.echo(f"{outcome.version}: {outcome.status} ({outcome.reason})")
+    if outcome.status != "champion":
+        raise SystemExit(1)
