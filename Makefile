@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEPS_HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 
-.PHONY: help venv demo test lint typecheck protos stack-up stack-down clean
+.PHONY: help venv node-deps proto-baseline demo test lint typecheck protos stack-up stack-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,13 +22,28 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## Create or update .venv (skipped when nothing changed)
 
+# Node tools of the checks (buf for tests/k8s), as locked in package-lock.json, installed only
+# when the lockfile changed (`npm install --no-save`: `npm ci` rejects a lockfile that lacks
+# the optional buf binaries of other platforms, which some registry mirrors do not serve).
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm install --no-audit --no-fund --no-save --loglevel=error && rm -f node_modules/.installed-* && touch $@; \
+	else echo "npm not found: the buf checks in tests/k8s will be skipped"; fi
+
+node-deps: $(NODE_STAMP)  ## Install the npm tools (buf) from package-lock.json (skipped when unchanged)
+
+PROTO_RELEASE ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+proto-baseline: node-deps  ## Snapshot protos/ as released (protos/releases/v$(PROTO_RELEASE).binpb) for buf breaking
+	mkdir -p protos/releases && node_modules/.bin/buf build protos -o protos/releases/v$(PROTO_RELEASE).binpb
+
 protos: venv  ## Generate the Python gRPC stubs from protos/
 	@if [ -x scripts/gen_protos.sh ]; then scripts/gen_protos.sh; else echo "no protos yet"; fi
 
 demo: venv  ## Run the whole pipeline on the embedded local stack
 	$(BIN)/python -m klinehouse.demo
 
-test: venv  ## Run the test suite (starts its own private stack)
+test: venv node-deps  ## Run the test suite (starts its own private stack)
 	$(BIN)/pytest
 
 lint:  venv ## ruff + mypy
