@@ -17,6 +17,10 @@ import click
 # name -> "module:attribute" of a click command; each package registers its own line.
 LAZY_COMMANDS: dict[str, str] = {
     "stack": "klinehouse.commands.stack:stack",
+    "extract": "extract.cli:extract_command",
+    "load": "extract.cli:load_command",
+    "import-archive": "extract.cli:import_archive_command",
+    "import-freqtrade": "extract.cli:import_freqtrade_command",
     "db": "klinehouse.commands.db:db",
     "train": "klinehouse.commands.train:train",
     "models": "klinehouse.commands.train:models",
@@ -26,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "advise": "inference.commands:advise",
     "watch": "inference.commands:watch",
     "stream": "extract.stream.cli:stream",
+    "airflow": "klinehouse.commands.airflow:airflow",
 }
 
 

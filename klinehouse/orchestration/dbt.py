@@ -1,0 +1,107 @@
+"""The cosmos configuration of the dbt project, defined once for the transform DAG.
+
+cosmos renders the DAG from dbt's `manifest.json` (`LoadMode.DBT_MANIFEST`,
+~0.3 s) rather than running `dbt ls` at every parse; `ensure_manifest()` writes
+it with `dbt parse` when it is missing. Each model becomes one Airflow task
+running `dbt build` for that model (its run and its tests: `TestBehavior.BUILD`),
+invoked in-process through dbt's runner (one ~4 s dbt import per worker, not per
+task). The profile comes from the Airflow connection `klinehouse_warehouse`
+(`AIRFLOW_CONN_KLINEHOUSE_WAREHOUSE`), never from a file with credentials; the
+sessions run in UTC (`PGTZ`), as `klinehouse.transform` runs them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from klinehouse import paths
+from klinehouse.orchestration.env import WAREHOUSE_CONN_ID, venv_bin
+
+if TYPE_CHECKING:
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+
+DBT_PROJECT = paths.REPO_ROOT / "dbt_project"
+PROFILE_NAME = "klinehouse"
+TARGET_NAME = "airflow"
+
+
+def manifest_path() -> Path:
+    """dbt's manifest, under `<KLINEHOUSE_HOME>/dbt/target` (`klinehouse.transform`)."""
+    from klinehouse.transform import manifest_path as dbt_manifest_path
+
+    return dbt_manifest_path()
+
+
+def ensure_manifest(*, force: bool = False) -> Path:
+    """`dbt parse` (through `klinehouse.transform`) when the manifest is missing, or `force`."""
+    path = manifest_path()
+    if force or not path.exists():
+        from klinehouse.transform import parse_manifest
+
+        path = parse_manifest()
+    if not path.exists():
+        from klinehouse.errors import KlinehouseError
+
+        raise KlinehouseError(f"`dbt parse` did not write {path}")
+    return path
+
+
+def project_config() -> ProjectConfig:
+    from cosmos import ProjectConfig
+
+    if not manifest_path().exists():
+        from klinehouse.errors import KlinehouseError
+
+        raise KlinehouseError(
+            f"dbt manifest not found at {manifest_path()}: `klinehouse airflow` writes it, "
+            "or run `dbt parse` in dbt_project/"
+        )
+    return ProjectConfig(
+        dbt_project_path=DBT_PROJECT,
+        manifest_path=manifest_path(),
+        project_name=PROFILE_NAME,
+        install_dbt_deps=False,
+    )
+
+
+def profile_config() -> ProfileConfig:
+    from cosmos import ProfileConfig
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+    return ProfileConfig(
+        profile_name=PROFILE_NAME,
+        target_name=TARGET_NAME,
+        profile_mapping=PostgresUserPasswordProfileMapping(
+            conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "marts"}
+        ),
+    )
+
+
+def execution_config() -> ExecutionConfig:
+    from cosmos import ExecutionConfig
+    from cosmos.constants import InvocationMode
+
+    return ExecutionConfig(
+        dbt_executable_path=str(venv_bin() / "dbt"),
+        invocation_mode=InvocationMode(os.environ.get("KLINEHOUSE_DBT_INVOCATION", "dbt_runner")),
+    )
+
+
+def render_config() -> RenderConfig:
+    from cosmos import LoadMode, RenderConfig, TestBehavior
+
+    return RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST,
+        test_behavior=TestBehavior.BUILD,
+        dbt_executable_path=str(venv_bin() / "dbt"),
+    )
+
+
+def operator_args() -> dict[str, Any]:
+    """Arguments of every cosmos dbt operator (no secrets: the password stays in the connection)."""
+    return {
+        "install_deps": False,
+        "env": {"PGTZ": "UTC", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    }
