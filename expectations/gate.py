@@ -1,0 +1,235 @@
+"""The data quality gate: run the GX checkpoint over the warehouse and report.
+
+`validate()` is what training, promotion, `klinehouse validate`, the Airflow DAG
+and `make demo` call; a report whose `.success` is False must stop them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote, urlsplit
+
+import great_expectations as gx
+
+from expectations import project
+from expectations.report import Failure, ValidationReport
+from expectations.suites import SINCE_SETTING, SUITE_NAMES, SUITES, SuiteSpec
+from klinehouse import db, paths
+from klinehouse.errors import KlinehouseError
+from klinehouse.settings import get_settings
+
+_RELATIVE: Final = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_since(
+    value: str | datetime | date | None, *, now: datetime | None = None
+) -> datetime | None:
+    """A window start: a datetime, a date, an ISO string, or a look-back like `1d`, `6h`, `2w`."""
+    if value is None or isinstance(value, datetime):
+        return _aware(value) if value else None
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = value.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = int(relative[1]), _UNITS[relative[2]]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+    try:
+        return _aware(datetime.fromisoformat(text))
+    except ValueError:
+        raise KlinehouseError(
+            f"cannot read --since {value!r}: give an ISO date or time (2025-05-01, "
+            "2025-05-01T12:00Z) or a look-back such as 1d, 6h, 2w"
+        ) from None
+
+
+def _aware(moment: datetime) -> datetime:
+    """Naive times are UTC: Binance's clock and the warehouse's."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def validate(
+    since: str | datetime | date | None = None,
+    *,
+    url: str | None = None,
+    raw_schema: str = "raw",
+    marts_schema: str = "marts",
+    suites: Sequence[str] | None = None,
+    home: Path | None = None,
+) -> ValidationReport:
+    """Validate the warehouse (rows with open_time >= `since`, or everything).
+
+    `url` defaults to the settings' DATABASE_URL; the schemas let tests validate
+    copies; `suites` limits the run (default: all of `SUITE_NAMES`). Data Docs are
+    written under `home` (default KLINEHOUSE_HOME) in `quality/data_docs/`.
+    """
+    window = parse_since(since)
+    url = url or get_settings().require_database_url()
+    chosen = _chosen_suites(suites)
+    schemas = {"raw": _identifier(raw_schema), "marts": _identifier(marts_schema)}
+    _require_tables(url, chosen, schemas)
+    state = (home or paths.home()) / "quality"
+    env = {
+        project.CONNECTION_VARS[name]: _gx_url(url, schema, window)
+        for name, schema in schemas.items()
+    }
+    env[project.RESULTS_DIR_VAR] = str(state / "validations")
+    env[project.DOCS_DIR_VAR] = str(state / "data_docs")
+    with _environment(env):
+        context = project.open_context()
+        project.sync(context)
+        checkpoint = context.checkpoints.get(project.CHECKPOINT)
+        if len(chosen) < len(SUITES):
+            # A subset runs as an unsaved checkpoint with the same actions and format.
+            names = {spec.name for spec in chosen}
+            checkpoint = gx.Checkpoint(
+                name=f"{project.CHECKPOINT}_subset",
+                validation_definitions=[
+                    v for v in checkpoint.validation_definitions if v.name in names
+                ],
+                actions=checkpoint.actions,
+                result_format=checkpoint.result_format,
+            )
+        try:
+            result = checkpoint.run()
+        finally:
+            _dispose_engines(context)
+    return _report(result, chosen, schemas, window, state / "data_docs" / "index.html")
+
+
+def _chosen_suites(names: Sequence[str] | None) -> list[SuiteSpec]:
+    if not names:
+        return list(SUITES)
+    unknown = sorted(set(names) - set(SUITE_NAMES))
+    if unknown:
+        raise KlinehouseError(
+            f"unknown suite(s) {', '.join(unknown)}: choose from {', '.join(SUITE_NAMES)}"
+        )
+    return [spec for spec in SUITES if spec.name in names]
+
+
+def _identifier(schema: str) -> str:
+    if not _IDENTIFIER.match(schema):
+        raise KlinehouseError(f"invalid schema name {schema!r}: letters, digits and _ only")
+    return schema
+
+
+def _require_tables(url: str, chosen: list[SuiteSpec], schemas: dict[str, str]) -> None:
+    """Name a missing table before GX buries it in a stack of SQL errors."""
+    wanted = {f"{schemas[spec.datasource]}.{spec.table.split('.', 1)[1]}" for spec in chosen}
+    with db.connect(url) as conn:
+        missing = [
+            name
+            for name in sorted(wanted)
+            if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone() == (None,)
+        ]
+    if missing:
+        hint = "run `klinehouse transform` first" if any("marts" in m for m in missing) else ""
+        raise KlinehouseError(
+            f"cannot validate: {', '.join(missing)} missing in {db.describe(url)}"
+            + (f" ({hint}, or choose suites with --suite)" if hint else "")
+        )
+
+
+def _gx_url(url: str, schema: str, since: datetime | None) -> str:
+    """SQLAlchemy URL whose sessions see `schema` first and carry the window start."""
+    options = f"-c search_path={schema}"
+    # Always set (empty = whole table): an inherited value must never narrow a run.
+    options += f" -c {SINCE_SETTING}={since.isoformat() if since else ''}"
+    separator = "&" if urlsplit(url).query else "?"
+    return db.sqlalchemy_url(url) + f"{separator}options={quote(options, safe='')}"
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def _dispose_engines(context: Any) -> None:
+    """Close GX's pooled connections: a long-lived caller (Airflow) must not leak them."""
+    for source in context.data_sources.all().values():
+        engine = getattr(source, "_cached_engine", None) or getattr(source, "_engine", None)
+        if engine is not None:
+            engine.dispose()
+
+
+def _report(
+    result: Any,
+    chosen: list[SuiteSpec],
+    schemas: dict[str, str],
+    since: datetime | None,
+    docs_index: Path,
+) -> ValidationReport:
+    by_suite = {spec.name: spec for spec in chosen}
+    failures: list[Failure] = []
+    evaluated = 0
+    for suite_result in result.run_results.values():
+        spec = by_suite[suite_result.suite_name]
+        table = f"{schemas[spec.datasource]}.{spec.table.split('.', 1)[1]}"
+        for r in suite_result.results:
+            evaluated += 1
+            if not r.success:
+                failures.append(_failure(r, spec.name, table))
+    return ValidationReport(
+        success=bool(result.success),
+        failures=tuple(failures),
+        evaluated=evaluated,
+        suites=tuple(spec.name for spec in chosen),
+        since=since.isoformat() if since else None,
+        data_docs=docs_index if docs_index.exists() else None,
+        statistics={},
+    )
+
+
+def _failure(r: Any, suite: str, table: str) -> Failure:
+    config = r.expectation_config
+    kwargs = config.kwargs
+    column = kwargs.get("column") or ", ".join(
+        kwargs.get("column_list")
+        or [c for c in (kwargs.get("column_A"), kwargs.get("column_B")) if c]
+    )
+    res: dict[str, Any] = dict(r.result or {})
+    count = res.get("unexpected_count")
+    samples: list[dict[str, Any]] = []
+    detail = ""
+    if "details" in res and "unexpected_rows" in (res["details"] or {}):
+        # Our SQL checks: the count of offending rows and the rows themselves.
+        count = res.get("observed_value")
+        samples = [dict(row) for row in res["details"]["unexpected_rows"]]
+    elif res.get("partial_unexpected_index_list"):
+        samples = [dict(row) for row in res["partial_unexpected_index_list"]]
+    elif res.get("partial_unexpected_list"):
+        samples = [{"value": v} for v in res["partial_unexpected_list"]]
+    elif "observed_value" in res:
+        detail = f"observed {res['observed_value']!r}"
+    if r.exception_info and r.exception_info.get("raised_exception"):
+        detail = str(r.exception_info.get("exception_message", "")).splitlines()[0][:300]
+    return Failure(
+        table=table,
+        suite=suite,
+        expectation=config.type,
+        column=column or None,
+        unexpected_count=count,
+        sample_keys=tuple(samples[:5]),
+        detail=detail,
+    )
+
+
+__all__ = ["Failure", "ValidationReport", "parse_since", "validate"]
