@@ -27,7 +27,7 @@ from klinehouse.errors import KlinehouseError
     help="Repeat per interval.",
 )
 @click.option("--flush-rows", default=500, show_default=True, help="Commit every N closed candles…")
-@click.option("--flush-seconds", default=1.0, show_default=True, help="…or every T seconds.")
+@click.option("--flush-seconds", default=0.25, show_default=True, help="…or every T seconds.")
 @click.option(
     "--lake-seconds",
     default=3600.0,

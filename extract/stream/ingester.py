@@ -66,7 +66,7 @@ class StreamOptions:
     symbols: tuple[str, ...]
     intervals: tuple[str, ...]
     flush_rows: int = 500
-    flush_seconds: float = 1.0
+    flush_seconds: float = 0.25
     lake_seconds: float = 3600.0
     lake: bool = True
     backfill: bool = True
@@ -157,6 +157,7 @@ class StreamIngester:
             for i in options.intervals
         }
         self._subscribed = frozenset(self._series)
+        self._committer = sink.Committer(self.url)
         self._batch = MicroBatcher(options.flush_rows, options.flush_seconds)
         self._spool = lake_spool.LakeSpool(options.lake_seconds)
         self._newest: dict[Series, int] = {}
@@ -242,6 +243,7 @@ class StreamIngester:
                 await lake
             if runner is not None:
                 await runner.cleanup()
+            self._committer.close()
         return self.stats
 
     # -- websocket -----------------------------------------------------------------
@@ -347,7 +349,7 @@ class StreamIngester:
             self.stats.latencies.extend(committed - p.arrived for p in pending)
 
     async def _commit_frame(self, df: pl.DataFrame) -> None:
-        stats = await asyncio.to_thread(sink.commit_candles, df, url=self.url)
+        stats = await asyncio.to_thread(self._committer.commit, df)
         self.stats.flushes += 1
         self.stats.committed += df.height
         self.stats.inserted += stats.inserted
@@ -375,9 +377,9 @@ class StreamIngester:
 
     async def _fill(self, series: Series, after: int, before: int) -> None:
         if self._backfill is None:
-            from extract.stream.backfill import rest_backfill
+            from extract.stream.backfill import RestBackfill
 
-            self._backfill = rest_backfill
+            self._backfill = RestBackfill(self.settings)
         symbol, interval = series
         df = await asyncio.to_thread(
             self._backfill, self.options.market, symbol, interval, after, before

@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime
 
 import polars as pl
+import psycopg
 
 from extract.load import LoadStats, load_frame
 from klinehouse import db
@@ -38,18 +39,36 @@ def notification_payloads(df: pl.DataFrame) -> list[str]:
     ]
 
 
-def commit_candles(df: pl.DataFrame, *, url: str) -> LoadStats:
-    """Upsert a kline frame, then announce each of its candles; returns the load stats."""
-    if df.is_empty():
-        return LoadStats()
-    stats = load_frame(df, url=url)
-    payloads = notification_payloads(df)
-    with db.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
-            (CHANNEL, payloads),
-        )
-    return stats
+class Committer:
+    """Commits kline frames; keeps one connection for the notifications (a connect per
+    flush costs tens of milliseconds) and opens it again after a failure."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection | None = None
+
+    def commit(self, df: pl.DataFrame) -> LoadStats:
+        """Upsert a kline frame, then announce each of its candles; returns the load stats."""
+        if df.is_empty():
+            return LoadStats()
+        stats = load_frame(df, url=self.url)
+        payloads = notification_payloads(df)
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = db.connect(self.url, autocommit=True)
+            self._conn.execute(
+                "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+                (CHANNEL, payloads),
+            )
+        except Exception:
+            self.close()
+            raise
+        return stats
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def newest_open_times(

@@ -376,7 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", default="1m")
     parser.add_argument("--candles", type=int, default=60)
     parser.add_argument("--start-ms", type=int, default=1_704_067_200_000)
-    parser.add_argument("--pace", type=float, default=0.0)
+    parser.add_argument("--pace", type=float, default=0.0, help="seconds between ticks")
+    parser.add_argument("--updates", type=int, default=2, help="forming updates per candle")
     args = parser.parse_args(argv)
     if args.replay:
         ticks = recorded_timeline(args.replay)
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
         series = synthetic_candles(
             names, interval=args.interval, start_ms=args.start_ms, count=args.candles
         )
-        ticks = generated_timeline(series.values())
+        ticks = generated_timeline(series.values(), updates=args.updates)
 
     async def serve_forever() -> None:
         server = WsStandin(Scenario(ticks, pace=args.pace))

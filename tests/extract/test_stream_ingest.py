@@ -15,7 +15,13 @@ import pytest
 from extract.lake_store import prefix_object_keys, read_objects
 from extract.stream.ingester import StreamIngester, StreamOptions, StreamStats
 from klinehouse.settings import Settings, get_settings
-from klinehouse.standin.binance_ws import Scenario, StandinThread, recorded_timeline
+from klinehouse.standin.binance_ws import (
+    Scenario,
+    StandinThread,
+    archive_candles,
+    generated_timeline,
+    recorded_timeline,
+)
 
 
 @pytest.fixture
@@ -135,3 +141,73 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
     lake = read_objects(prefix_object_keys("klines/market=spot", stream_settings), stream_settings)
     assert sorted(lake["symbol"].to_list()) == ["FTMUSDT", "SXPBTC"]
     assert set(lake["close"].to_list()) == {Decimal(d["k"]["c"]) for d in closing}  # type: ignore[index]
+
+
+SEEDED = 5  # candles stored before the ingester starts
+LIVE_FROM = 10  # the stream starts here: 5..9 are missing on the first connect
+CANDLES = 40
+DROP_AT, MISSED = 14, 6  # relative tick of the cut, ticks that pass while disconnected
+
+
+def test_disconnects_are_backfilled_over_rest_exactly_once(
+    stream_settings: Settings, ws_standin, binance_standin, shared_data: Path
+) -> None:
+    from extract.archive import read_archive_csv
+    from extract.load import load_frame
+
+    archive = shared_data / "binance/spot-archive"
+    truth = {
+        s: read_archive_csv(archive / f"{s}-1h-2024-11.csv", market="spot", symbol=s, interval="1h")
+        .sort("open_time")
+        .head(CANDLES)
+        for s in ("BTCUSDT", "ETHUSDT")
+    }
+    for frame in truth.values():
+        load_frame(frame.head(SEEDED), url=stream_settings.database_url)
+    series = [
+        archive_candles(archive / f"{s}-1h-2024-11.csv", symbol=s, interval="1h")[LIVE_FROM:CANDLES]
+        for s in truth
+    ]
+    scenario = Scenario(
+        generated_timeline(series, updates=3), drops={DROP_AT: MISSED}, garbage={2, 25}
+    )
+    with ws_standin(scenario) as standin:
+        options = StreamOptions(
+            market="spot",
+            symbols=("BTCUSDT", "ETHUSDT"),
+            intervals=("1h",),
+            flush_rows=7,
+            flush_seconds=0.1,
+            reconnect_initial=0.05,
+        )
+        stats = run_until_played(options, standin, settle=1.5)
+        assert standin.server.connections == 2
+
+    with psycopg.connect(stream_settings.database_url) as conn:
+        got = conn.execute(
+            f"SELECT {COLUMNS.replace(', source', '')}, source FROM raw.binance_klines"
+        ).fetchall()
+    by_source: dict[str, set[int]] = {}
+    for row in got:
+        by_source.setdefault(row[-1], set()).add(row[2] - truth_start(truth))
+    expected = {
+        (r["symbol"], r["interval"], int(r["open_time"].timestamp() * 1000), r["open"], r["high"],
+         r["low"], r["close"], r["volume"], r["quote_volume"], r["trades"],
+         r["taker_buy_base_volume"], r["taker_buy_quote_volume"])
+        for frame in truth.values() for r in frame.iter_rows(named=True)
+    }  # fmt: skip
+    assert {row[:-1] for row in got} == expected  # nothing lost, nothing twice, exact values
+    assert len(got) == 2 * CANDLES
+    hour = 3_600_000
+    missed = {LIVE_FROM + DROP_AT + i for i in range(MISSED + 1)}  # the cut tick and those after
+    assert by_source["rest"] == {i * hour for i in [*range(SEEDED, LIVE_FROM), *missed]}
+    assert by_source["stream"] == {i * hour for i in range(LIVE_FROM, CANDLES) if i not in missed}
+    assert stats.backfilled == 2 * (LIVE_FROM - SEEDED + len(missed))
+    assert stats.skipped == {"not_json": 2, "malformed": 2}
+    assert stats.connects == 2 and not stats.unfilled_gaps
+    assert binance_standin.stats.kline_requests >= 4
+
+
+def truth_start(truth: dict[str, object]) -> int:
+    frame = next(iter(truth.values()))
+    return int(frame["open_time"][0].timestamp() * 1000)  # type: ignore[index]
