@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import great_expectations as gx
 from great_expectations.checkpoint import UpdateDataDocsAction
@@ -132,7 +132,7 @@ def _same(stored: object, item: object) -> bool:
     return False
 
 
-def _without_ids(suite: gx.ExpectationSuite) -> list[dict[str, object]]:
+def _without_ids(suite: gx.ExpectationSuite) -> list[dict[str, Any]]:
     """The suite's expectations as configured; stored ones also carry generated ids."""
     found = []
     for expectation in suite.expectations:

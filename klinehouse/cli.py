@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "watch": "inference.commands:watch",
     "stream": "extract.stream.cli:stream",
     "airflow": "klinehouse.commands.airflow:airflow",
+    "validate": "klinehouse.commands.validate:validate",
 }
 
 

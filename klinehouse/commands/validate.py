@@ -1,0 +1,37 @@
+"""`klinehouse validate [--since …]`: the data quality gate on the warehouse."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option(
+    "--since",
+    help="Validate rows with open_time at or after this: ISO date/time (UTC) or a look-back "
+    "such as 1d, 6h, 2w. Default: whole tables.",
+)
+@click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    help="Only these suites (repeatable); default all. See `expectations/suites.py`.",
+)
+@click.option("--raw-schema", default="raw", show_default=True, help="Schema of binance_klines.")
+@click.option("--marts-schema", default="marts", show_default=True, help="Schema of the marts.")
+def validate(
+    since: str | None, suites: tuple[str, ...], raw_schema: str, marts_schema: str
+) -> None:
+    """Run the Great Expectations checkpoint; exit 1 and name each failure when data is bad.
+
+    Data Docs (HTML) are written to <KLINEHOUSE_HOME>/quality/data_docs/index.html.
+    """
+    from expectations.gate import validate as run_gate
+
+    report = run_gate(
+        since, raw_schema=raw_schema, marts_schema=marts_schema, suites=suites or None
+    )
+    click.echo(report.summary(), err=not report.success)
+    if not report.success:
+        # Exit 1, not the CLI's 2 for usage errors: the data, not the command, is wrong.
+        raise click.exceptions.Exit(1)
