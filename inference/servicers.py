@@ -183,24 +183,18 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
         r = self._range(request)
         page = parse_page_size(request.page_size)
         m, iv = r.series.market_proto, r.series.interval
-        after: tuple[int, str] | None = None
-        first = True
-        while True:
-            rows = await self.store.candles(
-                r.series, [r.symbol], r.start, r.end, after=after, limit=page
+        sent = False
+        async for rows in self.store.candle_batches(
+            r.series, [r.symbol], r.start, r.end, batch=page
+        ):
+            sent = True
+            yield candle_service_pb2.StreamCandleHistoryResponse(
+                candles=[candle_from_row(row, m, iv) for row in rows]
             )
-            if first and not rows:
-                check = await self.store.check_series(r.series.market, r.symbol)
-                if not check.symbol_known or r.series.interval not in check.intervals:
-                    raise await _unknown_series(self.store, r.series, r.symbol)
-            first = False
-            if rows:
-                yield candle_service_pb2.StreamCandleHistoryResponse(
-                    candles=[candle_from_row(row, m, iv) for row in rows]
-                )
-            if len(rows) < page:
-                return
-            after = (rows[-1][1], rows[-1][0])
+        if not sent:
+            check = await self.store.check_series(r.series.market, r.symbol)
+            if not check.symbol_known or r.series.interval not in check.intervals:
+                raise await _unknown_series(self.store, r.series, r.symbol)
 
     @_stream
     async def StreamCandles(
@@ -222,20 +216,14 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
             m, iv = series.market_proto, series.interval
             if request.HasField("replay_start_time"):
                 replay_from = request.replay_start_time.ToDatetime(tzinfo=UTC)
-                after: tuple[int, str] | None = None
-                while True:
-                    rows = await self.store.candles(
-                        series, symbols, replay_from, None, after=after, limit=STREAM_BATCH
+                async for rows in self.store.candle_batches(
+                    series, symbols, replay_from, None, batch=STREAM_BATCH
+                ):
+                    yield candle_service_pb2.StreamCandlesResponse(
+                        candles=[candle_from_row(row, m, iv) for row in rows]
                     )
-                    if rows:
-                        yield candle_service_pb2.StreamCandlesResponse(
-                            candles=[candle_from_row(row, m, iv) for row in rows]
-                        )
-                        for row in rows:
-                            last_sent[row[0]] = max(last_sent.get(row[0], 0), row[1])
-                        after = (rows[-1][1], rows[-1][0])
-                    if len(rows) < STREAM_BATCH:
-                        break
+                    for row in rows:
+                        last_sent[row[0]] = max(last_sent.get(row[0], 0), row[1])
             for symbol in symbols:
                 last_sent.setdefault(symbol, 0)
             while True:
@@ -266,42 +254,73 @@ def advise(p_up: float, model: ChampionModel) -> int:
     return prediction_service_pb2.ADVICE_HOLD
 
 
-def predictions(
-    model: ChampionModel, features: pl.DataFrame, series: Series, now: datetime | None = None
-) -> list[prediction_service_pb2.Prediction]:
-    """The champion's predictions for feature rows, with advice, age and staleness."""
-    if features.is_empty():
-        return []
-    out = model.predict(features)
-    now = now or datetime.now(UTC)
-    step = interval_step(series.interval)
-    result = []
-    for symbol, open_us, p_up, exp_ret in zip(
-        features["symbol"].to_list(),
-        features["open_time_us"].to_list(),
-        out["p_up"].to_list(),
-        out["expected_log_return"].to_list(),
-        strict=True,
-    ):
-        closed = datetime.fromtimestamp(open_us / 1e6, UTC) + step
-        age = max(timedelta(0), now - closed)
-        result.append(
-            prediction_service_pb2.Prediction(
-                market=series.market_proto,  # type: ignore[arg-type]
-                symbol=symbol,
-                interval=series.interval,
-                p_up=float(p_up),
-                expected_log_return=float(exp_ret),
-                advice=advise(float(p_up), model),  # type: ignore[arg-type]
-                model_version=model.version,
-                feature_open_time=timestamp_from_us(open_us),
-                feature_age=duration_from_timedelta(age),
-                stale=age > 2 * step,
-                buy_threshold=model.buy_threshold,
-                sell_threshold=model.sell_threshold,
+class Predictor:
+    """The champion's predictions for feature rows, with advice, age and staleness.
+
+    A prediction is a pure function of the model and the feature row, so the
+    champion's outputs are memoised by (model version, feature row): a bar's
+    features are predicted once, however many clients ask until the next bar.
+    """
+
+    def __init__(self, max_entries: int = 8192) -> None:
+        self._max = max_entries
+        self._version: str | None = None
+        self._cache: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+    def _outputs(self, model: ChampionModel, features: pl.DataFrame) -> list[tuple[float, float]]:
+        if model.version != self._version:
+            self._cache.clear()
+            self._version = model.version
+        keys = [tuple(row) for row in features.iter_rows()]
+        missing = [i for i, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            out = model.predict(features[missing])
+            if len(self._cache) + len(missing) > self._max:
+                self._cache.clear()
+            for i, p_up, ret in zip(
+                missing,
+                out["p_up"].to_list(),
+                out["expected_log_return"].to_list(),
+                strict=True,
+            ):
+                self._cache[keys[i]] = (float(p_up), float(ret))
+        return [self._cache[key] for key in keys]
+
+    def __call__(
+        self,
+        model: ChampionModel,
+        features: pl.DataFrame,
+        series: Series,
+        now: datetime | None = None,
+    ) -> list[prediction_service_pb2.Prediction]:
+        if features.is_empty():
+            return []
+        outputs = self._outputs(model, features)
+        now = now or datetime.now(UTC)
+        step = interval_step(series.interval)
+        result = []
+        for symbol, open_us, (p_up, exp_ret) in zip(
+            features["symbol"].to_list(), features["open_time_us"].to_list(), outputs, strict=True
+        ):
+            closed = datetime.fromtimestamp(open_us / 1e6, UTC) + step
+            age = max(timedelta(0), now - closed)
+            result.append(
+                prediction_service_pb2.Prediction(
+                    market=series.market_proto,  # type: ignore[arg-type]
+                    symbol=symbol,
+                    interval=series.interval,
+                    p_up=p_up,
+                    expected_log_return=exp_ret,
+                    advice=advise(p_up, model),  # type: ignore[arg-type]
+                    model_version=model.version,
+                    feature_open_time=timestamp_from_us(open_us),
+                    feature_age=duration_from_timedelta(age),
+                    stale=age > 2 * step,
+                    buy_threshold=model.buy_threshold,
+                    sell_threshold=model.sell_threshold,
+                )
             )
-        )
-    return result
+        return result
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -309,6 +328,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.store = store
         self.champion = champion
         self.listener = listener
+        self.predictions = Predictor()
 
     def _model(self) -> ChampionModel:
         model = self.champion.model
@@ -327,7 +347,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> tuple[ChampionModel, list[prediction_service_pb2.Prediction]]:
         model = self._model()
         features = await self.store.latest_features(series, symbols, timeout=timeout)
-        return model, predictions(model, features, series)
+        return model, self.predictions(model, features, series)
 
     @_unary
     async def GetPrediction(

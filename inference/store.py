@@ -8,7 +8,7 @@ recovers by itself when the database is back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 CANDLES = "marts.candles"
 FEATURES_LATEST = "marts.candle_features_latest"
-_US = "'epoch'::timestamptz + %s * interval '1 microsecond'"
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,23 @@ class Store:
 
     # --- candles ---------------------------------------------------------------------
 
+    @staticmethod
+    def _range_query(
+        series: Series, symbols: Sequence[str], start: datetime, end: datetime | None
+    ) -> tuple[str, list[Any]]:
+        one = len(symbols) == 1  # `symbol = %s` keeps the key index's order: no sort
+        query = (
+            f"SELECT {CANDLE_SELECT} FROM {CANDLES} WHERE market = %s AND interval = %s "
+            f"AND symbol {'= %s' if one else '= ANY(%s)'} AND open_time >= %s"
+        )
+        params: list[Any] = [series.market, series.interval, symbols[0] if one else list(symbols)]
+        params.append(start)
+        if end is not None:
+            query += " AND open_time < %s"
+            params.append(end)
+        query += " ORDER BY open_time" if one else " ORDER BY open_time, symbol"
+        return query, params
+
     async def candles(
         self,
         series: Series,
@@ -94,25 +110,32 @@ class Store:
         start: datetime,
         end: datetime | None,
         *,
-        after: tuple[int, str] | None = None,
         limit: int,
         timeout: float | None = None,
     ) -> list[tuple[Any, ...]]:
-        """Candles in [start, end) by (open_time, symbol), after the keyset `after`."""
-        query = (
-            f"SELECT {CANDLE_SELECT} FROM {CANDLES} "
-            "WHERE market = %s AND interval = %s AND symbol = ANY(%s) AND open_time >= %s"
-        )
-        params: list[Any] = [series.market, series.interval, list(symbols), start]
-        if end is not None:
-            query += " AND open_time < %s"
-            params.append(end)
-        if after is not None:
-            query += f" AND (open_time, symbol) > ({_US}, %s)"
-            params.extend(after)
-        query += " ORDER BY open_time, symbol LIMIT %s"
-        params.append(limit)
-        return await self.fetch(query, params, timeout=timeout)
+        """Candles in [start, end) by (open_time, symbol), at most `limit`."""
+        query, params = self._range_query(series, symbols, start, end)
+        return await self.fetch(query + " LIMIT %s", [*params, limit], timeout=timeout)
+
+    async def candle_batches(
+        self,
+        series: Series,
+        symbols: Sequence[str],
+        start: datetime,
+        end: datetime | None,
+        *,
+        batch: int,
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The same range, any size, through one server-side cursor, `batch` rows at a time."""
+        query, params = self._range_query(series, symbols, start, end)
+        async with (
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="candles") as cur,
+        ):
+            await cur.execute(query, params)  # type: ignore[arg-type]
+            while rows := await cur.fetchmany(batch):
+                yield rows
 
     async def candles_after(
         self, series: Series, last_sent: dict[str, int], *, limit: int

@@ -1,0 +1,443 @@
+"""Benchmark of the gRPC service against a bare grpc.aio server, in one run.
+
+    .venv/bin/python bench/bench_grpc.py [--seconds 10] [--concurrency 8]
+        [--stream-candles 1000000] [--bare-candles 200000]
+
+Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME),
+fills marts.candles (1 symbol of 1m bars, `--stream-candles` rows, plus one day of
+1h candles) and marts.candle_features_latest directly as tables (the dbt models
+are not run here: this measures the service, not the transform), registers a
+CatBoost champion through training.registry, and starts two servers as separate
+processes: `klinehouse serve` and a bare grpc.aio echo server. One client process
+(grpc.aio, `--concurrency` calls in flight, raw bytes on both sides so neither pays
+client-side protobuf parsing) measures:
+
+1. unary: echo with GetPrediction-sized messages vs GetPrediction; echo with
+   GetCandles-sized messages vs GetCandles (one day of 1h candles):
+   requests/s, p50 and p99 latency, and the ratios;
+2. streams: StreamCandles replaying `--stream-candles` candles (batched messages)
+   vs a bare stream of one ~candle-sized message per candle (`--bare-candles`
+   messages; it runs at ~10k messages/s, so 1,000,000 takes minutes): candles/s
+   and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+ECHO_SERVICE = "bench.Echo"
+FIRST_1M = datetime(2022, 1, 1, tzinfo=UTC)
+DAY_1H = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+# --- the bare baseline: a grpc.aio server that answers bytes of a requested size ----------
+
+
+def run_echo_server(port: int) -> None:
+    import grpc
+
+    cache: dict[int, bytes] = {}
+
+    def payload(size: int) -> bytes:
+        if size not in cache:
+            cache[size] = b"x" * size
+        return cache[size]
+
+    async def unary(request: bytes, context: object) -> bytes:
+        return payload(int(request[:8]))
+
+    async def stream(request: bytes, context: object):  # type: ignore[no-untyped-def]
+        count, size = int(request[:12]), int(request[12:20])
+        body = payload(size)
+        for _ in range(count):
+            yield body
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    ECHO_SERVICE,
+                    {
+                        "Unary": grpc.unary_unary_rpc_method_handler(unary),
+                        "Stream": grpc.unary_stream_rpc_method_handler(stream),
+                    },
+                ),
+            )
+        )
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+# --- setup -----------------------------------------------------------------------------
+
+
+@contextmanager
+def private_stack() -> Iterator[Path]:
+    from klinehouse import paths
+    from klinehouse.settings import get_settings
+    from klinehouse.stack import stack_down, stack_up
+
+    root = paths.REPO_ROOT / ".klinehouse"
+    root.mkdir(exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="bench-grpc-", dir=root))
+    for key in (
+        "KLINEHOUSE_DATABASE_URL",
+        "KLINEHOUSE_READER_DATABASE_URL",
+        "KLINEHOUSE_S3_ENDPOINT_URL",
+        "KLINEHOUSE_LAKE_URI",
+        "KLINEHOUSE_GRPC_TOKEN",
+        "KLINEHOUSE_GRPC_TLS_CERT",
+        "KLINEHOUSE_GRPC_TLS_KEY",
+    ):
+        os.environ.pop(key, None)
+    os.environ["KLINEHOUSE_HOME"] = str(home)
+    try:
+        stack_up(home, migrate=True)
+        get_settings(fresh=True)
+        yield home
+    finally:
+        stack_down(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def fill_marts(url: str, stream_candles: int) -> None:
+    import psycopg
+
+    from klinehouse.features import NUMERIC_FEATURES
+
+    features = ", ".join(f"{n} double precision" for n in NUMERIC_FEATURES)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """CREATE TABLE marts.candles (
+                market text NOT NULL, symbol text NOT NULL, interval text NOT NULL,
+                open_time timestamptz NOT NULL, close_time timestamptz NOT NULL,
+                open numeric NOT NULL, high numeric NOT NULL, low numeric NOT NULL,
+                close numeric NOT NULL, volume numeric NOT NULL, quote_volume numeric,
+                trade_count bigint, taker_buy_base_volume numeric, taker_buy_quote_volume numeric,
+                PRIMARY KEY (market, symbol, interval, open_time))"""
+        )
+        insert = """
+            INSERT INTO marts.candles
+            SELECT 'spot', %(symbol)s, %(interval)s, t, t + %(step)s::interval - interval '1 ms',
+                   p, p + 12.5, p - 11.25, p + 0.12345678, 3.14159265 + i %% 100,
+                   123456.78901234 + i, 1000 + i %% 500, 1.5 + i %% 7, 60000.12345678
+            FROM generate_series(0, %(n)s - 1) AS i,
+                 LATERAL (SELECT %(first)s::timestamptz + i * %(step)s::interval,
+                                 40000.00000000 + (i %% 5000)::numeric / 100) AS g(t, p)
+        """
+        conn.execute(
+            insert,
+            {
+                "symbol": "BTCUSDT",
+                "interval": "1m",
+                "step": "1 minute",
+                "n": stream_candles,
+                "first": FIRST_1M,
+            },
+        )
+        for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"):
+            conn.execute(
+                insert,
+                {
+                    "symbol": symbol,
+                    "interval": "1h",
+                    "step": "1 hour",
+                    "n": 24 * 30,
+                    "first": DAY_1H - timedelta(days=15),
+                },
+            )
+        conn.execute(
+            f"""CREATE TABLE marts.candle_features_latest (
+                market text NOT NULL, symbol text NOT NULL, interval text NOT NULL,
+                open_time timestamptz NOT NULL, {features},
+                PRIMARY KEY (market, symbol, interval, open_time))"""
+        )
+        conn.execute(
+            f"""INSERT INTO marts.candle_features_latest
+                SELECT 'spot', s, '1h', %s, {", ".join("(random() - 0.5) / 10" for _ in NUMERIC_FEATURES)}
+                FROM unnest(ARRAY['BTCUSDT','ETHUSDT','SOLUSDT','BNBUSDT','XRPUSDT']) AS s""",
+            [DAY_1H + timedelta(days=14, hours=23)],
+        )
+        conn.execute("ANALYZE")
+
+
+def register_champion(url: str, iterations: int) -> str:
+    from klinehouse.features import FEATURES
+    from training import registry
+    from training.models import ModelConfig, fit_classifier, fit_regressor
+    from training.synthetic import frame
+
+    rows = frame(bars=2000, signal=0.5)
+    config = ModelConfig(iterations=iterations)
+    classifier, regressor = fit_classifier(rows, None, config), fit_regressor(rows, None, config)
+    version = "bench-champion"
+    uri = registry.store_artifacts(version, classifier, regressor, {"version": version})
+    metrics = {
+        "classifier": {"log_loss": 0.6},
+        "majority": {"log_loss": 0.6931},
+        "momentum": {"log_loss": 0.7},
+        "backtest": {
+            "model": {"net_return": 0.1},
+            "buy_and_hold": {"net_return": 0.0},
+            "momentum": {"net_return": 0.0},
+        },
+    }
+    outcome = registry.record(
+        {
+            "version": version, "market": "spot", "interval": "1h", "symbols": ["BTCUSDT"],
+            "features": list(FEATURES), "train_start": FIRST_1M, "train_end": DAY_1H,
+            "buy_threshold": 0.55, "sell_threshold": 0.45, "allow_short": False, "fee_rate": 0.001,
+            "seed": 42, "code_version": "bench", "data_fingerprint": {}, "metrics": metrics,
+            "artifact_uri": uri,
+        },
+        url=url,
+    )  # fmt: skip
+    assert outcome.status == "champion", outcome.reason
+    return version
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(address: str, method: str, request: bytes, proc: subprocess.Popen[bytes]) -> None:
+    import grpc
+
+    deadline = time.monotonic() + 90
+    with grpc.insecure_channel(address) as ch:
+        call = ch.unary_unary(method)
+        while True:
+            try:
+                call(request, timeout=5)
+                return
+            except grpc.RpcError as exc:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server at {address} not ready: {exc}") from exc
+                time.sleep(0.5)
+
+
+# --- measurement -----------------------------------------------------------------------
+
+
+async def load(
+    address: str, method: str, request: bytes, seconds: float, concurrency: int
+) -> dict[str, float]:
+    import grpc
+
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(address) as ch:
+        call = ch.unary_unary(method)
+        for _ in range(50):  # warm-up
+            await call(request, timeout=10)
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                await call(request, timeout=10)
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": q[49] * 1e3,
+        "p99": q[98] * 1e3,
+        "n": len(latencies),
+    }
+
+
+async def bare_stream(address: str, count: int, size: int) -> float:
+    import grpc
+
+    async with grpc.aio.insecure_channel(address) as ch:
+        call = ch.unary_stream(f"/{ECHO_SERVICE}/Stream")
+        t0 = time.perf_counter()
+        received = 0
+        async for _ in call(b"%012d%08d" % (count, size)):
+            received += 1
+        elapsed = time.perf_counter() - t0
+    assert received == count
+    return count / elapsed
+
+
+async def our_stream(address: str, count: int) -> tuple[float, int]:
+    import grpc
+
+    from klinehouse.v1 import candle_service_pb2, candle_service_pb2_grpc
+
+    request = candle_service_pb2.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1m")
+    request.replay_start_time.FromDatetime(FIRST_1M)
+    async with grpc.aio.insecure_channel(
+        address, options=[("grpc.max_receive_message_length", 64 << 20)]
+    ) as ch:
+        stub = candle_service_pb2_grpc.CandleServiceStub(ch)
+        t0 = time.perf_counter()
+        received, messages = 0, 0
+        call = stub.StreamCandles(request)
+        async for message in call:
+            received += len(message.candles)
+            messages += 1
+            if received >= count:
+                break
+        elapsed = time.perf_counter() - t0
+        call.cancel()
+    assert received == count, received
+    return count / elapsed, messages
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--stream-candles", type=int, default=1_000_000)
+    parser.add_argument("--bare-candles", type=int, default=200_000)
+    parser.add_argument("--model-iterations", type=int, default=400)
+    parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.echo_server:
+        run_echo_server(args.echo_server)
+        return 0
+
+    from klinehouse.settings import get_settings
+    from klinehouse.v1 import candle_service_pb2, prediction_service_pb2
+
+    with private_stack() as home:
+        settings = get_settings(fresh=True)
+        t0 = time.perf_counter()
+        fill_marts(settings.require_database_url(), args.stream_candles)
+        print(
+            f"setup: {args.stream_candles:,} 1m candles + 5 x 720 1h candles in marts.candles ({time.perf_counter() - t0:.1f}s)"
+        )
+        t0 = time.perf_counter()
+        version = register_champion(settings.require_database_url(), args.model_iterations)
+        print(
+            f"setup: champion {version} ({args.model_iterations} trees) registered ({time.perf_counter() - t0:.1f}s)"
+        )
+
+        ours_addr, echo_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        env = {**os.environ, "KLINEHOUSE_HOME": str(home), "KLINEHOUSE_GRPC_ADDRESS": ours_addr}
+        logs = home / "bench-servers.log"
+        with logs.open("w") as log:
+            ours = subprocess.Popen(
+                [sys.executable, "-m", "klinehouse", "serve"], env=env, stdout=log, stderr=log
+            )
+            echo = subprocess.Popen(
+                [sys.executable, __file__, "--echo-server", echo_addr.rsplit(":", 1)[1]],
+                stdout=log,
+                stderr=log,
+            )
+        try:
+            predict_req = prediction_service_pb2.GetPredictionRequest(
+                symbol="BTCUSDT", interval="1h"
+            ).SerializeToString()
+            candles_req = candle_service_pb2.GetCandlesRequest(
+                symbol="BTCUSDT", interval="1h", date=DAY_1H.date().isoformat()
+            ).SerializeToString()
+            p_method = "/klinehouse.v1.PredictionService/GetPrediction"
+            c_method = "/klinehouse.v1.CandleService/GetCandles"
+            wait_ready(ours_addr, p_method, predict_req, ours)
+            wait_ready(echo_addr, f"/{ECHO_SERVICE}/Unary", b"%08d" % 1, echo)
+
+            import grpc
+
+            with grpc.insecure_channel(ours_addr) as ch:
+                p_size = len(ch.unary_unary(p_method)(predict_req, timeout=10))
+                candles_resp = ch.unary_unary(c_method)(candles_req, timeout=10)
+                c_size = len(candles_resp)
+            n_candles = len(candle_service_pb2.GetCandlesResponse.FromString(candles_resp).candles)
+            one_candle = len(
+                candle_service_pb2.GetCandlesResponse.FromString(candles_resp)
+                .candles[0]
+                .SerializeToString()
+            )
+            print(
+                f"messages: GetPrediction {len(predict_req)} B -> {p_size} B; GetCandles {len(candles_req)} B -> {c_size} B ({n_candles} candles); one candle {one_candle} B"
+            )
+            print(
+                f"load: {args.seconds:.0f}s per case, {args.concurrency} calls in flight, client and servers on loopback (2 cores shared)\n"
+            )
+
+            def pad(size: int, like: int) -> bytes:
+                return (b"%08d" % size).ljust(like, b"\0")
+
+            cases = [
+                (
+                    "echo (prediction-sized)",
+                    echo_addr,
+                    f"/{ECHO_SERVICE}/Unary",
+                    pad(p_size, len(predict_req)),
+                ),
+                ("GetPrediction", ours_addr, p_method, predict_req),
+                (
+                    "echo (candles-sized)",
+                    echo_addr,
+                    f"/{ECHO_SERVICE}/Unary",
+                    pad(c_size, len(candles_req)),
+                ),
+                ("GetCandles (1 day of 1h)", ours_addr, c_method, candles_req),
+            ]
+            results = {}
+            print(f"{'case':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'calls':>8}")
+            for name, addr, method, req in cases:
+                r = asyncio.run(load(addr, method, req, args.seconds, args.concurrency))
+                results[name] = r
+                print(f"{name:<28} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['n']:>8}")
+            for ours_name, echo_name in (
+                ("GetPrediction", "echo (prediction-sized)"),
+                ("GetCandles (1 day of 1h)", "echo (candles-sized)"),
+            ):
+                ratio = results[ours_name]["rps"] / results[echo_name]["rps"]
+                print(
+                    f"ratio {ours_name} / {echo_name}: {ratio:.2f} of the echo throughput (goal >= 0.5)"
+                )
+            print(f"GetPrediction p99 {results['GetPrediction']['p99']:.2f} ms (goal < 10 ms)\n")
+
+            bare = asyncio.run(bare_stream(echo_addr, args.bare_candles, one_candle))
+            print(
+                f"bare stream, one {one_candle} B message per candle: {args.bare_candles:,} messages, {bare:,.0f} candles/s"
+            )
+            rate, messages = asyncio.run(our_stream(ours_addr, args.stream_candles))
+            print(
+                f"StreamCandles replay: {args.stream_candles:,} candles in {messages:,} messages, {rate:,.0f} candles/s"
+            )
+            print(f"ratio StreamCandles / bare stream: {rate / bare:.2f} (goal >= 0.5)")
+        finally:
+            for proc in (ours, echo):
+                proc.terminate()
+            for proc in (ours, echo):
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
