@@ -10,6 +10,7 @@ process, not once per invocation.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from klinehouse.settings import get_settings
 PROJECT_DIR = paths.REPO_ROOT / "dbt_project"
 _LOCK = threading.Lock()  # dbtRunner shares process-global state: one invocation at a time
 _FAILED = {"error", "fail", "runtime error"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MESSAGE_LINES = 12  # a unit test's diff table is worth showing
 
 
 def target_dir() -> Path:
@@ -90,8 +93,9 @@ def _describe_failures(result: Any) -> list[str]:
             continue
         node = getattr(node_result, "node", None)
         name = getattr(node, "unique_id", None) or "a dbt node"
-        message = (node_result.message or status).strip().splitlines()
-        failures.append(f"{name}: {status}: {message[0] if message else status}")
+        message = _ANSI.sub("", str(node_result.message or status)).strip().splitlines()
+        shown = "\n    ".join(message[:_MESSAGE_LINES]) if message else status
+        failures.append(f"{name}: {status}: {shown}")
     return failures
 
 
