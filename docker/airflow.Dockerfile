@@ -34,15 +34,26 @@ COPY --from=source --chown=airflow:0 /opt/klinehouse /opt/klinehouse
 # downgrading Airflow while it resolves the project's dependencies.
 # The project is installed in place: dbt_project/, migrations and the DAGs
 # resolve relative to the source tree (klinehouse.paths.REPO_ROOT).
-RUN pip install "apache-airflow==${AIRFLOW_VERSION}" -e /opt/klinehouse
+# `dbt parse` then writes the manifest cosmos renders the dbt DAG from; it reads
+# no database (the URL only completes the profile).
+RUN pip install "apache-airflow==${AIRFLOW_VERSION}" -e /opt/klinehouse \
+    && KLINEHOUSE_HOME=/tmp/klinehouse-build \
+       DBT_TARGET_PATH=/opt/klinehouse/build/dbt-target \
+       KLINEHOUSE_DATABASE_URL=postgresql://build@127.0.0.1:1/klinehouse \
+       python -c "from klinehouse.transform import parse_manifest; parse_manifest()" \
+    && test -s /opt/klinehouse/build/dbt-target/manifest.json \
+    && rm -rf /tmp/klinehouse-build
 # The DAGs ship in the image (no git-sync, no DAG volume): one artefact per release.
 COPY --from=source --chown=airflow:0 /opt/klinehouse/dags/ /opt/airflow/dags/
+COPY --chmod=0555 docker/airflow-entrypoint.sh /opt/klinehouse/docker/airflow-entrypoint.sh
 # Writable paths under /tmp so that the containers run with a read-only root
-# filesystem: dbt's target/ and logs/, cosmos' cache, klinehouse's state.
-ENV DBT_TARGET_PATH=/tmp/dbt/target \
-    DBT_LOG_PATH=/tmp/dbt/logs \
+# filesystem: dbt's target/ (the manifest is copied there at start) and logs/,
+# cosmos' cache, klinehouse's state.
+ENV DBT_LOG_PATH=/tmp/dbt/logs \
     AIRFLOW__COSMOS__CACHE_DIR=/tmp/cosmos \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
     MPLCONFIGDIR=/tmp/matplotlib \
+    PYTHONDONTWRITEBYTECODE=1 \
     KLINEHOUSE_HOME=/tmp/klinehouse
 USER 50000
+ENTRYPOINT ["/usr/bin/dumb-init", "--", "/opt/klinehouse/docker/airflow-entrypoint.sh"]

@@ -96,3 +96,51 @@ def test_own_rules_catch_a_single_stage_root_image() -> None:
         "base image python:latest is not pinned to an exact version",
         "final USER root is root",
     ]
+
+
+ENTRYPOINT = REPO / "docker" / "airflow-entrypoint.sh"
+
+
+def run_entrypoint(tmp_path: Path, baked: Path) -> subprocess.CompletedProcess[str]:
+    next_entrypoint = tmp_path / "next"
+    next_entrypoint.write_text('#!/bin/sh\necho "next: $*"\n')
+    next_entrypoint.chmod(0o755)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KLINEHOUSE_HOME": str(tmp_path / "home"),
+        "KLINEHOUSE_BAKED_DBT_TARGET": str(baked),
+        "KLINEHOUSE_NEXT_ENTRYPOINT": str(next_entrypoint),
+    }
+    return subprocess.run(
+        [str(ENTRYPOINT), "scheduler", "--verbose"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_airflow_entrypoint_puts_the_baked_manifest_where_cosmos_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from klinehouse.transform import manifest_path
+
+    baked = tmp_path / "baked"
+    baked.mkdir()
+    (baked / "manifest.json").write_text('{"nodes": {}}')
+    (baked / "partial_parse.msgpack").write_bytes(b"\x80")
+    proc = run_entrypoint(tmp_path, baked)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "next: scheduler --verbose"
+    # where klinehouse (klinehouse.orchestration.dbt via klinehouse.transform) looks for it
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    monkeypatch.setenv("KLINEHOUSE_HOME", str(tmp_path / "home"))
+    assert manifest_path().read_text() == '{"nodes": {}}'
+
+
+def test_airflow_entrypoint_fails_without_a_baked_manifest(tmp_path: Path) -> None:
+    proc = run_entrypoint(tmp_path, tmp_path / "missing")
+    assert proc.returncode != 0
+    assert "manifest.json" in proc.stderr
+    assert "next:" not in proc.stdout
