@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import grpc
-import polars as pl
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
@@ -40,7 +39,7 @@ from inference.requests import (
     parse_symbol,
     parse_symbols,
 )
-from inference.store import Store
+from inference.store import Store, features_frame
 from klinehouse.v1 import (
     candle_service_pb2,
     candle_service_pb2_grpc,
@@ -267,14 +266,16 @@ class Predictor:
         self._version: str | None = None
         self._cache: dict[tuple[Any, ...], tuple[float, float]] = {}
 
-    def _outputs(self, model: ChampionModel, features: pl.DataFrame) -> list[tuple[float, float]]:
+    def _outputs(
+        self, model: ChampionModel, rows: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[float, float]]:
         if model.version != self._version:
             self._cache.clear()
             self._version = model.version
-        keys = [tuple(row) for row in features.iter_rows()]
+        keys = [tuple(row) for row in rows]
         missing = [i for i, key in enumerate(keys) if key not in self._cache]
         if missing:
-            out = model.predict(features[missing])
+            out = model.predict(features_frame([rows[i] for i in missing]))
             if len(self._cache) + len(missing) > self._max:
                 self._cache.clear()
             for i, p_up, ret in zip(
@@ -289,19 +290,18 @@ class Predictor:
     def __call__(
         self,
         model: ChampionModel,
-        features: pl.DataFrame,
+        rows: Sequence[tuple[Any, ...]],
         series: Series,
         now: datetime | None = None,
     ) -> list[prediction_service_pb2.Prediction]:
-        if features.is_empty():
+        if not rows:
             return []
-        outputs = self._outputs(model, features)
+        outputs = self._outputs(model, rows)
         now = now or datetime.now(UTC)
         step = interval_step(series.interval)
         result = []
-        for symbol, open_us, (p_up, exp_ret) in zip(
-            features["symbol"].to_list(), features["open_time_us"].to_list(), outputs, strict=True
-        ):
+        for row, (p_up, exp_ret) in zip(rows, outputs, strict=True):
+            symbol, open_us = row[0], row[1]
             closed = datetime.fromtimestamp(open_us / 1e6, UTC) + step
             age = max(timedelta(0), now - closed)
             result.append(

@@ -28,6 +28,24 @@ CANDLES = "marts.candles"
 FEATURES_LATEST = "marts.candle_features_latest"
 
 
+FEATURE_COLUMNS = (
+    "symbol",
+    "open_time_us",
+    *NUMERIC_FEATURES,
+    *(c for c in CATEGORICAL_FEATURES if c != "symbol"),
+)
+
+
+def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
+    """Rows of `latest_features` as the frame the champion's predict() takes."""
+    schema: dict[str, pl.DataType] = {name: pl.Float64() for name in FEATURE_COLUMNS}
+    schema["symbol"] = pl.String()
+    schema["open_time_us"] = pl.Int64()
+    for name in CATEGORICAL_FEATURES:
+        schema[name] = pl.String()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 @dataclass(frozen=True)
 class SeriesCheck:
     symbol_known: bool
@@ -175,8 +193,9 @@ class Store:
 
     async def latest_features(
         self, series: Series, symbols: Sequence[str] | None, *, timeout: float | None = None
-    ) -> pl.DataFrame:
-        """The newest feature row of each symbol (all symbols when `symbols` is None)."""
+    ) -> list[tuple[Any, ...]]:
+        """The newest feature row of each symbol (all symbols when `symbols` is None),
+        as tuples in the order of `FEATURE_COLUMNS`."""
         numeric = ", ".join(f"{name}::float8" for name in NUMERIC_FEATURES)
         categorical = ", ".join(
             f"{name}::text" for name in CATEGORICAL_FEATURES if name != "symbol"
@@ -192,16 +211,7 @@ class Store:
             query += " AND symbol = ANY(%s)"
             params.append(list(symbols))
         query += " ORDER BY symbol, open_time DESC"
-        rows = await self.fetch(query, params, timeout=timeout)
-        names = ["symbol", "open_time_us", *NUMERIC_FEATURES] + [
-            c for c in CATEGORICAL_FEATURES if c != "symbol"
-        ]
-        schema: dict[str, pl.DataType] = {name: pl.Float64() for name in names}
-        schema["symbol"] = pl.String()
-        schema["open_time_us"] = pl.Int64()
-        for name in CATEGORICAL_FEATURES:
-            schema[name] = pl.String()
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        return await self.fetch(query, params, timeout=timeout)
 
     async def champion_version(self) -> str | None:
         rows = await self.fetch(
