@@ -24,8 +24,15 @@ def _stack_up() -> None:
         click.echo(f"  {component:<10} {state:<20} {where}")
 
 
+def _grpc_advice() -> None:
+    from inference.demo import step
+
+    step()
+
+
 STEPS: list[tuple[str, Callable[[], None]]] = [
     ("local stack (PostgreSQL + S3) and migrations", _stack_up),
+    ("gRPC service: advice and a prediction over gRPC", _grpc_advice),
 ]
 
 
