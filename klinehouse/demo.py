@@ -24,6 +24,12 @@ def _stack_up() -> None:
         click.echo(f"  {component:<10} {state:<20} {where}")
 
 
+def _stream() -> None:
+    from extract.stream.demo import run_demo
+
+    run_demo(max_seconds=30)
+
+
 def _grpc_advice() -> None:
     from inference.demo import step
 
@@ -32,6 +38,7 @@ def _grpc_advice() -> None:
 
 STEPS: list[tuple[str, Callable[[], None]]] = [
     ("local stack (PostgreSQL + S3) and migrations", _stack_up),
+    ("live candles: websocket stand-in -> raw + NOTIFY + lake, REST backfill (bounded)", _stream),
     ("gRPC service: advice and a prediction over gRPC", _grpc_advice),
 ]
 

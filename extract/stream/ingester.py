@@ -296,7 +296,8 @@ class StreamIngester:
         self.stats.closed += 1
         self._newest[event.series] = max(self._newest.get(event.series, -1), event.open_ms)
         self._batch.add(event, arrived)
-        if len(self._batch) >= self._batch.max_rows:
+        # The first candle arms the flusher's age timer; a full batch is due at once.
+        if len(self._batch) == 1 or len(self._batch) >= self._batch.max_rows:
             self._wake_flusher.set()
 
     def _open_gap(self, event: KlineEvent) -> None:

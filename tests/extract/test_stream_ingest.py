@@ -49,18 +49,22 @@ def ws_standin(monkeypatch: pytest.MonkeyPatch) -> Callable[[Scenario], object]:
 
 def run_until_played(
     options: StreamOptions, standin: StandinThread, *, settle: float = 0.5, timeout: float = 60
-) -> StreamStats:
-    """Run the ingester in this thread until the stand-in has played its timeline."""
+) -> tuple[StreamStats, int]:
+    """Run the ingester until the stand-in has played its timeline.
 
-    async def main() -> StreamStats:
+    Returns the stats and how many candles were committed before stop() was asked.
+    """
+
+    async def main() -> tuple[StreamStats, int]:
         ingester = StreamIngester(options, settings=get_settings(fresh=True))
         task = asyncio.create_task(ingester.run())
         loop = asyncio.get_running_loop()
         played = await loop.run_in_executor(None, standin.wait_finished, timeout)
         assert played, "the stand-in did not finish its timeline"
         await asyncio.sleep(settle)  # let the last frames cross the socket
+        committed_before_stop = ingester.stats.committed
         ingester.stop()
-        return await task
+        return await task, committed_before_stop
 
     return asyncio.run(main())
 
@@ -115,7 +119,7 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
                 flush_seconds=0.2,
                 lake_seconds=3600,
             )
-            stats = run_until_played(options, standin)
+            stats, before_stop = run_until_played(options, standin)
         notes = [json.loads(n.payload) for n in listener.notifies(timeout=1, stop_after=10)]
 
     rows = stored(stream_settings.database_url)
@@ -123,6 +127,7 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
     # No forming update is stored (the last one before the close may equal the closed candle).
     assert not rows & (expected_rows(forming) - expected_rows(closing))
     assert stats.closed == 2 and stats.forming == 15 and not stats.skipped
+    assert before_stop == 2  # committed by the age limit (0.2 s), not only on shutdown
     assert sorted(notes, key=lambda n: n["symbol"]) == [
         {
             "market": "spot",
@@ -180,7 +185,7 @@ def test_disconnects_are_backfilled_over_rest_exactly_once(
             flush_seconds=0.1,
             reconnect_initial=0.05,
         )
-        stats = run_until_played(options, standin, settle=1.5)
+        stats, _ = run_until_played(options, standin, settle=1.5)
         assert standin.server.connections == 2
 
     with psycopg.connect(stream_settings.database_url) as conn:
