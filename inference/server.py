@@ -121,6 +121,10 @@ class Service:
 
     async def start(self) -> None:
         await self.store.open()
+        try:  # serve with the champion already loaded when the registry is reachable
+            await asyncio.wait_for(self.champion.refresh(), timeout=60)
+        except Exception as exc:  # the reload loop keeps trying; RPCs say FAILED_PRECONDITION
+            log.warning("champion not loaded at start (%s); retrying in the background", exc)
         self.listener.start()
         self.champion.start()
         await self.server.start()

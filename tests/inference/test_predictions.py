@@ -184,3 +184,28 @@ def test_stream_predictions_sends_one_when_a_bar_closes(
     call.cancel()
     assert second.feature_open_time.ToDatetime(tzinfo=UTC) == new_bar
     assert second.model_version == "m1"
+
+
+def test_demo_step_prints_advice_and_prediction_over_grpc(
+    predicting: tuple[str, ServerThread],
+    stack: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from inference.demo import step
+    from klinehouse.settings import get_settings
+
+    owner_url, _ = predicting
+    register(owner_url, "m1", buy=0.0, sell=0.0, quality=0.01)
+    reader = stack.reader_url().rsplit("/", 1)[0] + "/" + owner_url.rsplit("/", 1)[1]
+    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", owner_url)
+    monkeypatch.setenv("KLINEHOUSE_READER_DATABASE_URL", reader)
+    get_settings(fresh=True)
+    try:
+        step()
+    finally:
+        monkeypatch.undo()
+        get_settings(fresh=True)
+    out = capsys.readouterr().out
+    assert "advice: best buy" in out and "model m1" in out
+    assert "prediction: " in out and "BUY" in out
