@@ -22,6 +22,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "import-archive": "extract.cli:import_archive_command",
     "import-freqtrade": "extract.cli:import_freqtrade_command",
     "db": "klinehouse.commands.db:db",
+    "transform": "klinehouse.commands.transform:transform",
+    "docs": "klinehouse.commands.transform:docs",
     "train": "klinehouse.commands.train:train",
     "models": "klinehouse.commands.train:models",
     "serve": "inference.commands:serve",

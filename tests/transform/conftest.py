@@ -4,15 +4,39 @@ through the extract package's own import functions, and dbt pointed at it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from klinehouse.settings import get_settings
+from klinehouse.settings import Settings, get_settings
 
 _ARCHIVE_NAME = re.compile(r"(?P<symbol>[A-Z0-9]+)-(?P<interval>\w+)-\d{4}-\d{2}\.csv$")
+
+
+@pytest.fixture(scope="module")
+def module_warehouse(stack: Settings) -> Iterator[str]:
+    """One fresh migrated database shared by a test module (a dbt build costs ~30 s here),
+    which get_settings() and so run_dbt point at while the module runs."""
+    admin = stack.require_database_url().rsplit("/", 1)[0] + "/postgres"
+    name = f"t_dbt_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier("klinehouse_template")
+            )
+        )
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KLINEHOUSE_DATABASE_URL", url)
+        get_settings(fresh=True)
+        yield url
+    get_settings(fresh=True)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -44,11 +68,11 @@ def _query(url: str, statement: str, *params: object) -> list[tuple]:
         return conn.execute(statement, params or None).fetchall()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def load_archives() -> Callable[..., int]:
     return _load_archives
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def query() -> Callable[..., list[tuple]]:
     return _query
