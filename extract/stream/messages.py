@@ -67,7 +67,10 @@ def combined_stream_url(base_url: str, streams: Sequence[str]) -> str:
 
 
 def parse_frame(frame: str | bytes, subscribed: frozenset[str]) -> KlineEvent:
-    """One combined-stream frame -> KlineEvent, or MalformedMessage naming what is wrong."""
+    """One combined-stream frame -> KlineEvent, or MalformedMessage naming what is wrong.
+
+    Every frame must be a kline event of a subscribed stream with integer times; a
+    closed one must also carry exact decimals (plain text, at most 8 decimals)."""
     try:
         message = json.loads(frame)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -97,9 +100,11 @@ def parse_frame(frame: str | bytes, subscribed: frozenset[str]) -> KlineEvent:
             raise MalformedMessage("malformed", f"{stream}: field {name!r} is {value!r}")
     if not isinstance(closed, bool):
         raise MalformedMessage("malformed", f"{stream}: field 'x' is {closed!r}")
-    for value, (field, _) in zip(decimals, _DECIMAL_FIELDS, strict=True):
-        if not isinstance(value, str) or not _DECIMAL.match(value):
-            raise MalformedMessage("malformed", f"{stream}: field {field!r} is {value!r}")
+    # Forming updates (two of three frames) are never stored: their values need no check.
+    if closed:
+        for value, (field, _) in zip(decimals, _DECIMAL_FIELDS, strict=True):
+            if not isinstance(value, str) or not _DECIMAL.match(value):
+                raise MalformedMessage("malformed", f"{stream}: field {field!r} is {value!r}")
     return KlineEvent(symbol, interval, open_ms, close_ms, closed, trades, decimals)
 
 

@@ -49,7 +49,7 @@ INTERVAL_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 9
                "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000}  # fmt: skip
 
 Tick = list[tuple[str, dict[str, Any]]]
-GARBAGE_PER_TICK = 2  # a non-JSON frame, and a kline event of a subscribed stream with a bad price
+GARBAGE_PER_TICK = 2  # see _garbage
 
 
 @dataclass(frozen=True)
@@ -299,9 +299,11 @@ class WsStandin:
 
 
 def _garbage(frames: list[str]) -> list[str]:
+    """A non-JSON frame, then the tick's last event (a close, in generated timelines) with
+    a price Binance would never send."""
     out = ["not json {"]
     if frames:
-        broken = json.loads(frames[0])
+        broken = json.loads(frames[-1])
         kline = broken["data"]["k"] if "data" in broken else broken["k"]
         kline["c"] = "1,5"
         out.append(json.dumps(broken))

@@ -46,12 +46,13 @@ def test_real_event_keeps_exact_decimals(open_event: dict[str, object]) -> None:
         (lambda k: k.__setitem__("v", "0.123456789"), "malformed", "'v'"),  # finer than scale 8
         (lambda k: k.__setitem__("c", 66472.2), "malformed", "'c'"),  # a float, not a string
         (lambda k: k.__setitem__("t", "1718667720000"), "malformed", "'t'"),
-        (lambda k: k.__setitem__("x", "true"), "malformed", "'x'"),
+        (lambda k: k.__setitem__("x", 1), "malformed", "'x'"),
         (lambda k: k.pop("Q"), "malformed", "'Q'"),
         (lambda k: k.__setitem__("s", "ETHUSDT"), "malformed", "ETHUSDT"),
     ],
 )
 def test_bad_fields_are_named(open_event: dict, mutate, reason: str, names: str) -> None:  # type: ignore[no-untyped-def]
+    open_event["k"]["x"] = True  # a closing event: every field of it is stored
     mutate(open_event["k"])
     with pytest.raises(MalformedMessage) as info:
         parse_frame(frame(open_event), SUBSCRIBED)
