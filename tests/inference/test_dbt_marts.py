@@ -1,0 +1,102 @@
+"""The service over the marts as dbt (issue 5) builds them from raw.binance_klines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import grpc
+import psycopg
+import pytest
+
+from inference.server import ServerThread
+from klinehouse.settings import Settings
+from klinehouse.v1 import candle_service_pb2, candle_service_pb2_grpc, prediction_service_pb2_grpc
+from klinehouse.v1 import prediction_service_pb2 as pb
+
+transform = pytest.importorskip("klinehouse.transform", reason="the dbt project (issue 5)")
+
+FIRST = datetime(2024, 2, 27, tzinfo=UTC)
+BARS = 72
+
+
+def insert_raw(conn: psycopg.Connection, symbol: str, first: datetime, bars: int) -> None:
+    conn.execute(
+        """
+        INSERT INTO raw.binance_klines (market, symbol, interval, open_time, close_time,
+            open, high, low, close, volume, quote_volume, trades, taker_buy_base_volume,
+            taker_buy_quote_volume, source)
+        SELECT 'spot', %(symbol)s, '1h', t, t + interval '1 hour' - interval '1 millisecond',
+               p, p + 2.5, p - 2.25, p + (i %% 3 - 1) * 0.12345678, 10 + i %% 5, 1000.5,
+               100 + i, 5.25, 500.125, 'rest'
+        FROM generate_series(0, %(bars)s - 1) AS i,
+             LATERAL (SELECT %(first)s::timestamptz + i * interval '1 hour',
+                             100 + sin(i / 3.0)::numeric(20, 8) * 10) AS g(t, p)
+        """,
+        {"symbol": symbol, "first": first, "bars": bars},
+    )
+
+
+def test_candles_and_predictions_over_dbt_built_marts(
+    database_url: str,
+    stack: Settings,
+    lake_settings: Settings,
+    server_factory: Callable[..., ServerThread],
+) -> None:
+    from .test_predictions import register
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            insert_raw(conn, symbol, FIRST, BARS)
+    transform.run_dbt(
+        ["run", "--select", "+candles", "+candle_features_latest"], database_url=database_url
+    )
+    reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
+    server = server_factory(reader)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        candles = candle_service_pb2_grpc.CandleServiceStub(ch).GetCandles(
+            candle_service_pb2.GetCandlesRequest(
+                symbol="ETHUSDT", interval="1h", date="2024-02-28"
+            ),
+            timeout=10,
+        )
+        assert len(candles.candles) == 24
+        with psycopg.connect(database_url) as conn:
+            want = conn.execute(
+                "SELECT close FROM raw.binance_klines WHERE symbol = 'ETHUSDT' "
+                "AND open_time = '2024-02-28T00:00:00Z'"
+            ).fetchone()
+        assert want is not None and Decimal(candles.candles[0].close) == want[0]
+        assert candles.candles[0].trades == 124
+
+        register(database_url, "dbt-m1", buy=0.0, sell=0.0, quality=0.01)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
+        server.call(server.service.champion.refresh())  # type: ignore[union-attr]
+        p = stub.GetPrediction(pb.GetPredictionRequest(symbol="BTCUSDT", interval="1h"), timeout=10)
+        last = FIRST + timedelta(hours=BARS - 1)
+        assert p.prediction.feature_open_time.ToDatetime(tzinfo=UTC) == last
+        assert p.prediction.model_version == "dbt-m1" and p.prediction.stale
+
+        # a new bar: raw + transform + NOTIFY, as ingester and scheduler do it
+        call = candle_service_pb2_grpc.CandleServiceStub(ch).StreamCandles(
+            candle_service_pb2.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1h"),
+            timeout=60,
+        )
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            insert_raw(conn, "BTCUSDT", last + timedelta(hours=1), 1)
+            transform.run_dbt(["run", "--select", "candles"], database_url=database_url)
+            conn.execute(
+                "SELECT pg_notify('klinehouse_candles', %s)",
+                [json.dumps({"market": "spot", "symbol": "BTCUSDT", "interval": "1h"})],
+            )
+        message = next(call)
+        call.cancel()
+        assert [c.open_time.ToDatetime(tzinfo=UTC) for c in message.candles] == [
+            last + timedelta(hours=1)
+        ]
+        p2 = stub.GetPrediction(
+            pb.GetPredictionRequest(symbol="BTCUSDT", interval="1h"), timeout=10
+        )
+        assert p2.prediction.feature_open_time.ToDatetime(tzinfo=UTC) == last + timedelta(hours=1)
