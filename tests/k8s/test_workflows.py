@@ -70,3 +70,15 @@ def test_workflows_only_reference_secrets() -> None:
     login = next(s for s in broken["jobs"]["images"]["steps"] if "login" in s.get("uses", ""))
     login["with"]["password"] = "ghp_notasecret"
     assert inline_secret_violations(broken) == ["step docker/login-action@v3: password is inlined"]
+
+
+def test_no_expression_is_pasted_into_a_deploy_script() -> None:
+    """Secrets and inputs go through `env:`; `${{ … }}` inside `run:` would be script injection."""
+    for path in WORKFLOWS.glob("*.yml"):
+        for step in steps(load(path.name)):
+            pasted = re.findall(
+                r"\$\{\{\s*(secrets|inputs|github\.event)[^}]*\}\}", step.get("run", "")
+            )
+            assert not pasted, (
+                f"{path.name}: step {step.get('name')} pastes {pasted} into its script"
+            )
