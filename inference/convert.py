@@ -51,13 +51,12 @@ def duration_from_timedelta(value: timedelta) -> Duration:
 
 
 def candle_from_row(row: tuple[Any, ...], market: int, interval: str) -> candle_pb2.Candle:
-    """One row of `CANDLE_SELECT` as a Candle message."""
-    return candle_pb2.Candle(
+    """One row of `CANDLE_SELECT` as a Candle message (times set in place: half the cost
+    of building Timestamp messages and copying them in)."""
+    candle = candle_pb2.Candle(
         market=market,  # type: ignore[arg-type]
         symbol=row[0],
         interval=interval,
-        open_time=timestamp_from_us(row[1]),
-        close_time=timestamp_from_us(row[2]),
         open=row[3],
         high=row[4],
         low=row[5],
@@ -68,3 +67,8 @@ def candle_from_row(row: tuple[Any, ...], market: int, interval: str) -> candle_
         taker_buy_base_volume=row[10],
         taker_buy_quote_volume=row[11],
     )
+    seconds, micros = divmod(row[1], 1_000_000)
+    candle.open_time.seconds, candle.open_time.nanos = seconds, micros * 1000
+    seconds, micros = divmod(row[2], 1_000_000)
+    candle.close_time.seconds, candle.close_time.nanos = seconds, micros * 1000
+    return candle
