@@ -6,6 +6,9 @@ rows (keys first), so a failure names its own type (`expect_high_not_below_low`
 time window, when one is set); other tables are referenced by their bare name and
 found through the data source's `search_path`, so the same SQL serves the user's
 schemas and a test's copies.
+
+GX aliases `{batch}` itself unless the query contains a JOIN (then the query must):
+queries without a JOIN read `(SELECT * FROM {batch}) AS x` to get an alias of their own.
 """
 
 from __future__ import annotations
@@ -14,9 +17,15 @@ from typing import Any, ClassVar
 
 import great_expectations as gx
 
+from klinehouse.features import LONGEST_WINDOW_BARS
 from klinehouse.klines import INTERVALS
 
 SAMPLE_ROWS = 5  # offending rows kept in a result: enough to find them, small enough to read
+
+# Price features every warmed-up on-grid bar should have, and the share that may be NULL
+# (windows spanning real outage gaps).
+WARMED_FEATURES = ("log_return_1", "log_return_24", "volatility_24", "rsi_14", "range_pct")
+MAX_NULL_FRACTION = 0.05
 
 # How many intervals a streamed series may lag behind now() before it counts as stale.
 STALE_AFTER_INTERVALS = 3
@@ -80,14 +89,17 @@ class ExpectStreamedSeriesFresh(_KeyedUnexpectedRows):
 
 
 class ExpectGapsListedInCandleGaps(_KeyedUnexpectedRows):
-    """Every hole in a series' grid is a row of candle_gaps, and nothing else is missing."""
+    """Every hole in a native series' grid is a row of candle_gaps."""
 
+    # Native on-grid bars only: candle_gaps is defined on them (a resampled bar may fill
+    # part of a native gap, an off-grid bar is no step of the grid).
     unexpected_rows_query: str = (
         "SELECT b.market, b.symbol, b.interval, b.previous_open_time, b.open_time "
         "FROM (SELECT market, symbol, interval, open_time, lag(open_time) OVER "
         "(PARTITION BY market, symbol, interval ORDER BY open_time) AS previous_open_time "
-        "FROM {batch}) AS b "
-        f"WHERE b.interval <> '1M' AND b.open_time - b.previous_open_time > {interval_sql('b.interval')} "
+        "FROM (SELECT * FROM {batch}) AS c WHERE c.resampled_from IS NULL AND c.is_on_grid) AS b "
+        "WHERE b.open_time > b.previous_open_time + "
+        f"{interval_sql('b.interval')} "
         "AND NOT EXISTS (SELECT 1 FROM candle_gaps g WHERE g.market = b.market "
         "AND g.symbol = b.symbol AND g.interval = b.interval "
         f"AND g.gap_start = b.previous_open_time + {interval_sql('b.interval')})"
@@ -95,11 +107,36 @@ class ExpectGapsListedInCandleGaps(_KeyedUnexpectedRows):
     description: str = "gaps in candles only where candle_gaps lists them"
 
 
+class ExpectFeaturesWarmedUp(_KeyedUnexpectedRows):
+    """Once a series has its longest window of history, its price features are mostly set."""
+
+    # A window spanning a gap is NULL by definition, so some NULLs stay legitimate; a
+    # series above the bound has a broken feature, not bad luck. Volume z-score, taker
+    # ratio and btc_log_return_1 are left out: NULL is their honest value for flat
+    # volume, sources without taker volume and markets without BTCUSDT.
+    unexpected_rows_query: str = (
+        "SELECT f.market, f.symbol, f.interval, count(*) AS warmed_rows, "
+        f"count(*) FILTER (WHERE {' OR '.join(f'f.{c} IS NULL' for c in WARMED_FEATURES)}) "
+        "AS null_rows FROM {batch} AS f JOIN (SELECT market, symbol, interval, "
+        "min(open_time) AS first_open_time FROM candle_features "
+        "GROUP BY market, symbol, interval) AS s "
+        "ON s.market = f.market AND s.symbol = f.symbol AND s.interval = f.interval "
+        f"WHERE f.interval <> '1M' AND f.open_time >= s.first_open_time + "
+        f"{LONGEST_WINDOW_BARS} * {interval_sql('f.interval')} "
+        "GROUP BY f.market, f.symbol, f.interval "
+        f"HAVING count(*) FILTER (WHERE {' OR '.join(f'f.{c} IS NULL' for c in WARMED_FEATURES)}) "
+        f"> {MAX_NULL_FRACTION} * count(*)"
+    )
+    description: str = (
+        f"at most {MAX_NULL_FRACTION:.0%} NULL price features once a series has warmed up"
+    )
+
+
 class ExpectNoLabelOnLastBar(_KeyedUnexpectedRows):
     """A series' last bar has no next bar: its label must be NULL, never a guess."""
 
     unexpected_rows_query: str = (
-        "SELECT l.market, l.symbol, l.interval, l.open_time FROM {batch} AS l "
+        "SELECT l.market, l.symbol, l.interval, l.open_time FROM (SELECT * FROM {batch}) AS l "
         "WHERE (l.target_up IS NOT NULL OR l.target_log_return_1 IS NOT NULL) "
         "AND NOT EXISTS (SELECT 1 FROM candle_labels n WHERE n.market = l.market "
         "AND n.symbol = l.symbol AND n.interval = l.interval AND n.open_time > l.open_time)"

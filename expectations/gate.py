@@ -219,8 +219,9 @@ def _failure(r: Any, suite: str, table: str) -> Failure:
         samples = [{"value": v} for v in res["partial_unexpected_list"]]
     elif "observed_value" in res:
         detail = f"observed {res['observed_value']!r}"
-    if r.exception_info and r.exception_info.get("raised_exception"):
-        detail = str(r.exception_info.get("exception_message", "")).splitlines()[0][:300]
+    error = _exception_message(r.exception_info)
+    if error:
+        detail = error
     return Failure(
         table=table,
         suite=suite,
@@ -230,6 +231,20 @@ def _failure(r: Any, suite: str, table: str) -> Failure:
         sample_keys=tuple(samples[:5]),
         detail=detail,
     )
+
+
+def _exception_message(info: Any) -> str:
+    """GX's exception info: flat for an expectation, keyed by metric when a metric failed."""
+    if not isinstance(info, dict):
+        return ""
+    entries = (
+        [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    )
+    for entry in entries:
+        if entry.get("raised_exception"):
+            lines = str(entry.get("exception_message") or "").strip().splitlines()
+            return f"error: {lines[0][:300]}" if lines else "error"
+    return ""
 
 
 __all__ = ["Failure", "ValidationReport", "parse_since", "validate"]

@@ -101,8 +101,45 @@ def _raw() -> list[Expectation]:
     return found + _keys_and_bars()
 
 
-def _raw_streams() -> list[Expectation]:
+def _streams() -> list[Expectation]:
     return [custom.ExpectStreamedSeriesFresh()]
+
+
+def _candles() -> list[Expectation]:
+    return [*_keys_and_bars(), custom.ExpectGapsListedInCandleGaps()]
+
+
+def _features() -> list[Expectation]:
+    between = gx.expectations.ExpectColumnValuesToBeBetween
+    return [
+        *(gx.expectations.ExpectColumnValuesToNotBeNull(column=column) for column in KEY),
+        gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=KEY),
+        between(column="rsi_14", min_value=0, max_value=100),
+        between(column="volatility_24", min_value=0),
+        between(column="taker_buy_ratio", min_value=0, max_value=1),
+        between(column="range_pct", min_value=0),
+        between(column="hour_of_day", min_value=0, max_value=23),
+        between(column="day_of_week", min_value=1, max_value=7),
+        custom.ExpectFeaturesWarmedUp(),
+    ]
+
+
+def _labels() -> list[Expectation]:
+    return [
+        *(gx.expectations.ExpectColumnValuesToNotBeNull(column=column) for column in KEY),
+        gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=KEY),
+        # Boolean in the mart; an integer column fails here (no boolean = integer in SQL).
+        gx.expectations.ExpectColumnValuesToBeInSet(column="target_up", value_set=[True, False]),
+        custom.ExpectNoLabelOnLastBar(),
+    ]
+
+
+def _streamed_series(table: str) -> str:
+    """One row per streamed series with its latest bar: never windowed (see custom)."""
+    return (
+        "SELECT market, symbol, interval, max(open_time) AS last_open_time "
+        f"FROM {table} WHERE source = 'stream' GROUP BY market, symbol, interval"
+    )
 
 
 SUITES: Final[tuple[SuiteSpec, ...]] = (
@@ -127,13 +164,42 @@ SUITES: Final[tuple[SuiteSpec, ...]] = (
         name="raw_streamed_series",
         datasource="raw",
         asset="streamed_series",
-        # One row per streamed series with its latest bar: never windowed (see custom).
-        query=(
-            "SELECT market, symbol, interval, max(open_time) AS last_open_time "
-            "FROM binance_klines WHERE source = 'stream' GROUP BY market, symbol, interval"
-        ),
+        query=_streamed_series("binance_klines"),
         table="raw.binance_klines",
-        expectations=_raw_streams,
+        expectations=_streams,
+    ),
+    SuiteSpec(
+        name="candles",
+        datasource="marts",
+        asset="candles",
+        query=windowed("candles"),
+        table="marts.candles",
+        expectations=_candles,
+    ),
+    SuiteSpec(
+        name="candles_streamed_series",
+        datasource="marts",
+        asset="streamed_candles",
+        # Alive in raw but stale here means the transform is not keeping up.
+        query=_streamed_series("candles"),
+        table="marts.candles",
+        expectations=_streams,
+    ),
+    SuiteSpec(
+        name="candle_features",
+        datasource="marts",
+        asset="candle_features",
+        query=windowed("candle_features"),
+        table="marts.candle_features",
+        expectations=_features,
+    ),
+    SuiteSpec(
+        name="candle_labels",
+        datasource="marts",
+        asset="candle_labels",
+        query=windowed("candle_labels"),
+        table="marts.candle_labels",
+        expectations=_labels,
     ),
 )
 

@@ -1,86 +1,88 @@
-"""Real data in a per-test warehouse, and copies of its tables in a test schema for defects."""
+"""One warehouse of real data for the gate's tests, and copies of its tables to break.
+
+The warehouse is built once per session (load through `extract`, marts through
+dbt) and never modified: each test copies the tables it needs into a schema of
+its own, injects its defect there and validates that schema.
+"""
 
 from __future__ import annotations
 
-import io
+import re
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import polars as pl
 import psycopg
 import pytest
 from psycopg import sql
 
-from klinehouse import klines
+from klinehouse.settings import Settings
 
-ARCHIVE_COLUMNS = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "trades",
-    "taker_buy_base_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-)
-COPY_SCHEMA = "qa_copy"
+TEMPLATE_DB = "klinehouse_template"  # made by the root conftest's `stack` fixture
+_ARCHIVE_NAME = re.compile(r"^(?P<symbol>[A-Z0-9]+)-(?P<interval>\w+)-\d{4}-\d{2}\.csv$")
+MARTS = ("candles", "candle_gaps", "candle_features", "candle_labels")
 
 
-def read_spot_archive(path: Path) -> pl.DataFrame:
-    """One headerless spot archive CSV in the kline schema (ms before 2025, µs after)."""
-    symbol, interval = path.name.split("-")[:2]
-    df = pl.read_csv(path, has_header=False, new_columns=list(ARCHIVE_COLUMNS), infer_schema=False)
-    micros = df["open_time"].str.len_chars().max() == 16
+def _load_archives(url: str, folder: Path) -> None:
+    from extract.archive import read_archive_csv
+    from extract.load import load_frame
 
-    def ts(name: str) -> pl.Expr:
-        raw = pl.col(name).cast(pl.Int64)
-        return (raw if micros else raw * 1000).cast(klines.TIMESTAMP)
-
-    return df.select(
-        pl.lit("spot").alias("market"),
-        pl.lit(symbol).alias("symbol"),
-        pl.lit(interval).alias("interval"),
-        ts("open_time").alias("open_time"),
-        ts("close_time").alias("close_time"),
-        *(pl.col(c).cast(klines.DECIMAL) for c in ("open", "high", "low", "close", "volume")),
-        pl.col("quote_volume").cast(klines.DECIMAL),
-        pl.col("trades").cast(pl.Int64),
-        pl.col("taker_buy_base_volume").cast(klines.DECIMAL),
-        pl.col("taker_buy_quote_volume").cast(klines.DECIMAL),
-        pl.lit("archive").alias("source"),
-    )
-
-
-def copy_into(url: str, table: str, df: pl.DataFrame) -> None:
-    buffer = io.BytesIO()
-    df.select(klines.COLUMN_NAMES).write_csv(buffer, include_header=False)
-    schema, name = table.split(".")
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        sql.Identifier(schema, name), sql.SQL(", ").join(map(sql.Identifier, klines.COLUMN_NAMES))
-    )
-    with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.write(buffer.getvalue())
-
-
-@pytest.fixture
-def loaded_url(database_url: str, shared_data: Path) -> str:
-    """A fresh warehouse holding the real spot archive klines (BTC and ETH, 7 months)."""
-    files = sorted((shared_data / "binance" / "spot-archive").glob("*.csv"))
-    copy_into(database_url, "raw.binance_klines", pl.concat([read_spot_archive(f) for f in files]))
-    return database_url
-
-
-@pytest.fixture
-def raw_copy(loaded_url: str) -> str:
-    """`qa_copy.binance_klines`: the loaded rows without the key constraint, free to break."""
-    with psycopg.connect(loaded_url) as conn:
-        conn.execute(f"CREATE SCHEMA {COPY_SCHEMA}")
-        conn.execute(
-            f"CREATE TABLE {COPY_SCHEMA}.binance_klines "
-            "(LIKE raw.binance_klines INCLUDING DEFAULTS)"
+    for path in sorted(folder.glob("*.csv")):
+        match = _ARCHIVE_NAME.match(path.name)
+        assert match, f"not an archive file name: {path.name}"
+        frame = read_archive_csv(
+            path, market="spot", symbol=match["symbol"], interval=match["interval"]
         )
-        conn.execute(f"INSERT INTO {COPY_SCHEMA}.binance_klines SELECT * FROM raw.binance_klines")
-    return loaded_url
+        load_frame(frame, url=url)
+
+
+@pytest.fixture(scope="session")
+def warehouse(stack: Settings, shared_data: Path) -> Iterator[str]:
+    """Real spot klines (BTC, ETH 2024-11..2025-05; BTC 2023 with its outage gap) and marts."""
+    from klinehouse.transform import run_dbt
+
+    admin = stack.require_database_url().rsplit("/", 1)[0] + "/postgres"
+    name = f"gate_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
+            )
+        )
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    try:
+        _load_archives(url, shared_data / "binance" / "spot-archive")
+        _load_archives(url, shared_data / "binance" / "spot-archive-with-header")
+        run_dbt(["run"], database_url=url)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def copy_schema(warehouse: str) -> Iterator[Callable[..., str]]:
+    """`copy(*tables)`: a fresh schema holding copies (no keys) of raw/marts tables."""
+    made: list[str] = []
+
+    def copy(*tables: str) -> str:
+        schema = f"qa_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(warehouse) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            for table in tables:
+                source = "raw" if table == "binance_klines" else "marts"
+                # CREATE TABLE AS: same columns and types, no constraints, so defects fit.
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} AS SELECT * FROM {}").format(
+                        sql.Identifier(schema, table), sql.Identifier(source, table)
+                    )
+                )
+        made.append(schema)
+        return schema
+
+    yield copy
+    with psycopg.connect(warehouse) as conn:
+        for schema in made:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
