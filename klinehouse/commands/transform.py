@@ -15,7 +15,7 @@ from klinehouse.transform import run_dbt, target_dir
     "select",
     multiple=True,
     metavar="SELECTOR",
-    help="dbt node selection (repeatable), e.g. `+candle_features` or `marts`.",
+    help="dbt node selection (repeatable or space-separated), e.g. `+candle_features marts`.",
 )
 def transform(full_refresh: bool, select: tuple[str, ...]) -> None:
     """Build and test the warehouse: staging, intermediate and marts (dbt build)."""
@@ -23,7 +23,7 @@ def transform(full_refresh: bool, select: tuple[str, ...]) -> None:
     if full_refresh:
         args.append("--full-refresh")
     if select:
-        args += ["--select", *select]
+        args += ["--select", *(part for value in select for part in value.split())]
     run_dbt(args)
     click.echo("transform: dbt build succeeded")
 
