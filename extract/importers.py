@@ -17,10 +17,32 @@ from extract import archive, freqtrade, lake_store
 from extract.frames import collapse_duplicates, invariant_violations
 from extract.load import LoadStats, load_frame
 from extract.summary import RunSummary
+from klinehouse import klines
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import Settings, get_settings
 
 Progress = Callable[[str], None]
+
+
+def ingest_objects(
+    df: pl.DataFrame,
+    *,
+    load: bool = True,
+    url: str | None = None,
+    settings: Settings | None = None,
+) -> tuple[list[lake_store.LakeObject], LoadStats]:
+    """A preprocessed frame -> lake objects -> raw (unless load=False)."""
+    settings = settings or get_settings()
+    if df.is_empty():
+        return [], LoadStats()
+    objects = lake_store.write_frame(df, settings=settings)
+    if not load:
+        return objects, LoadStats()
+    # Read back what the lake holds, but only this batch's rows: the day/month objects
+    # may also hold earlier rows, which are already loaded.
+    stored = lake_store.read_objects([o.key for o in objects], settings)
+    batch = stored.join(df.select(klines.KEY), on=list(klines.KEY), how="semi")
+    return objects, load_frame(batch, url=url)
 
 
 def ingest(
@@ -32,22 +54,18 @@ def ingest(
     settings: Settings | None = None,
     extra: dict[str, object] | None = None,
 ) -> RunSummary:
-    """Preprocessed frames -> lake objects + manifest -> raw (unless load=False)."""
+    """Preprocessed frames -> lake objects + run manifest -> raw (unless load=False)."""
     settings = settings or get_settings()
     frames = [f for f in frames if not f.is_empty()]
-    if not frames:
-        lake_store.write_manifest(summary.run_id, [], dict(extra or {}), settings)
-        return summary
-    df, dropped = collapse_duplicates(pl.concat(frames))
-    summary.duplicates_collapsed += dropped
-    summary.add_violations(invariant_violations(df))
-    objects = lake_store.write_frame(df, settings=settings)
-    summary.written_to_lake += df.height
+    df, dropped = collapse_duplicates(pl.concat(frames)) if frames else (pl.DataFrame(), 0)
+    objects: list[lake_store.LakeObject] = []
+    if frames:
+        summary.duplicates_collapsed += dropped
+        summary.add_violations(invariant_violations(df))
+        objects, stats = ingest_objects(df, load=load, url=url, settings=settings)
+        summary.written_to_lake += df.height
+        summary.load = summary.load + stats
     lake_store.write_manifest(summary.run_id, objects, dict(extra or {}), settings)
-    if load:
-        summary.load = summary.load + load_from_lake(
-            [o.key for o in objects], url=url, settings=settings
-        )
     return summary
 
 

@@ -37,12 +37,16 @@ from typing import Any
 
 from aiohttp import web
 
+from extract.pacing import (
+    FUTURES_WEIGHT_LIMIT,
+    MAX_KLINES_PER_CALL,
+    SPOT_WEIGHT_LIMIT,
+    kline_weight,
+)
 from klinehouse import klines, paths
 
-SPOT_WEIGHT_LIMIT = 6000
-FUTURES_WEIGHT_LIMIT = 2400
 _API = {"api": ("spot", "v3"), "fapi": ("usdm", "v1"), "dapi": ("coinm", "v1")}
-_MAX_LIMIT = {"spot": 1000, "usdm": 1500, "coinm": 1500}
+_MAX_LIMIT = MAX_KLINES_PER_CALL
 _ARCHIVE_ROOT = {"spot": "spot", "futures/um": "usdm", "futures/cm": "coinm"}
 _SYNTHETIC_START_MS = 1_502_928_000_000  # 2017-08-17, Binance's first candles
 SYNTHETIC_SYMBOLS = {
@@ -88,19 +92,6 @@ class StandinStats:
     weight: dict[str, int] = field(default_factory=dict)  # market -> total weight served
     status_counts: dict[int, int] = field(default_factory=dict)
     rate_limited: int = 0  # 429s from the weight limit itself (not injected)
-
-
-def kline_weight(market: str, limit: int) -> int:
-    """Request weight of a klines call: 2 on spot; 1/2/5/10 by limit on futures."""
-    if market == "spot":
-        return 2
-    if limit < 100:
-        return 1
-    if limit < 500:
-        return 2
-    if limit <= 1000:
-        return 5
-    return 10
 
 
 # ---------------------------------------------------------------- data

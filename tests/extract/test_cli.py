@@ -1,0 +1,88 @@
+"""The extract/load/import commands end to end: exit codes, summaries, lake round trip."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from klinehouse.cli import main
+from klinehouse.settings import Settings
+from klinehouse.standin.binance_rest import StandinThread
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _count(url: str, symbol: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM raw.binance_klines WHERE symbol = %s", (symbol,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_extract_invalid_symbol_exit_code_and_summary(
+    binance_standin: StandinThread, warehouse: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(
+        ["extract", "--symbol", "BNBUSDT", "--symbol", "NOPEUSDT", "--interval", "1d",
+         "--start", "2024-01-01", "--end", "2024-01-10", "--source", "rest"],
+        capsys,
+    )  # fmt: skip
+    assert code == 1
+    assert re.search(r"loaded \(new\)\s+10\b", out)
+    assert "FAILED: spot NOPEUSDT 1d" in out and "invalid symbol" in out
+    assert "spot BNBUSDT 1d: 10 rows" in err  # plain log lines when not on a terminal
+    assert _count(warehouse.database_url, "BNBUSDT") == 10
+
+
+def test_extract_no_load_then_load_run(
+    binance_standin: StandinThread, warehouse: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(
+        ["extract", "--market", "usdm", "--symbol", "ETHUSDT", "--interval", "15m",
+         "--start", "2024-03-01", "--end", "2024-03-01T23:45", "--no-load"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, out
+    assert re.search(r"written to lake\s+96\b", out)
+    assert _count(warehouse.database_url, "ETHUSDT") == 0
+    run_id = re.search(r"run\s+(\S+)", out)
+    assert run_id
+    code, out, _ = _run(["load", "--run", run_id.group(1)], capsys)
+    assert code == 0 and re.search(r"loaded \(new\)\s+96\b", out)
+    code, out, _ = _run(["load", "--prefix", "klines/market=usdm"], capsys)
+    assert code == 0 and re.search(r"unchanged\s+96\b", out)
+
+
+def test_bad_interval_is_one_line_exit_2(
+    binance_standin: StandinThread, warehouse: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(
+        ["extract", "--symbol", "BTCUSDT", "--interval", "7m", "--start", "2024-01-01"], capsys
+    )
+    assert code == 2 and "unknown interval '7m'" in err
+
+
+def test_import_commands(
+    shared_data: Path, warehouse: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(shared_data / "freqtrade-json" / "XRP_USDT-1h.json", tmp_path)
+    code, out, _ = _run(["import-freqtrade", str(tmp_path), "--market", "spot"], capsys)
+    assert code == 0 and re.search(r"loaded \(new\)\s+10,235\b", out)
+    header_dir = shared_data / "binance" / "spot-archive-with-header"
+    code, out, _ = _run(["import-archive", str(header_dir / "BTCUSDT-1h-2023-03.csv")], capsys)
+    assert code == 0 and re.search(r"loaded \(new\)\s+743\b", out)
+    code, out, _ = _run(["import-archive", str(tmp_path / "BTCUSDT-1h-2020-01.csv")], capsys)
+    assert code == 1 and "BTCUSDT-1h-2020-01.csv: no such file" in out
