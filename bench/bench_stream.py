@@ -190,6 +190,8 @@ def main() -> None:
             f"  RSS MiB: start {rss[0]:.0f}, median first third {statistics.median(rss[:third]):.0f}, "
             f"median last third {statistics.median(rss[-third:]):.0f}, max {max(rss):.0f}"
         )
+        step = max(1, len(rss) // 10)
+        print("  RSS MiB by tenth of the run: " + " ".join(f"{v:.0f}" for v in rss[::step]))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import polars as pl
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from extract.load import LoadStats
 from extract.stream import lake_spool, sink
 from extract.stream.batcher import MicroBatcher, Pending
 from extract.stream.messages import (
@@ -343,14 +344,21 @@ class StreamIngester:
     async def _commit(
         self, events: list[KlineEvent], *, source: str, pending: list[Pending] | None = None
     ) -> None:
-        df = to_frame(events, market=self.options.market, source=source)
-        await self._commit_frame(df)
+        def build_and_commit() -> tuple[pl.DataFrame, LoadStats]:
+            # Building the frame off the event loop keeps frames flowing meanwhile.
+            df = to_frame(events, market=self.options.market, source=source)
+            return df, self._committer.commit(df)
+
+        df, stats = await asyncio.to_thread(build_and_commit)
         committed = time.monotonic()
+        self._count_commit(df, stats)
         if pending:
             self.stats.latencies.extend(committed - p.arrived for p in pending)
 
     async def _commit_frame(self, df: pl.DataFrame) -> None:
-        stats = await asyncio.to_thread(self._committer.commit, df)
+        self._count_commit(df, await asyncio.to_thread(self._committer.commit, df))
+
+    def _count_commit(self, df: pl.DataFrame, stats: LoadStats) -> None:
         self.stats.flushes += 1
         self.stats.committed += df.height
         self.stats.inserted += stats.inserted
