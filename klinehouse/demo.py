@@ -30,6 +30,12 @@ def _stream() -> None:
     run_demo(max_seconds=30)
 
 
+def _transform() -> None:
+    from klinehouse.transform import demo_step
+
+    demo_step()
+
+
 def _train() -> None:
     from training.demo import step
 
@@ -45,6 +51,7 @@ def _grpc_advice() -> None:
 STEPS: list[tuple[str, Callable[[], None]]] = [
     ("local stack (PostgreSQL + S3) and migrations", _stack_up),
     ("live candles: websocket stand-in -> raw + NOTIFY + lake, REST backfill (bounded)", _stream),
+    ("warehouse: dbt build (staging -> intermediate -> marts, with tests)", _transform),
     ("training: walk-forward evaluation vs baselines, report, registry", _train),
     ("gRPC service: advice and a prediction over gRPC", _grpc_advice),
 ]
