@@ -145,5 +145,7 @@ def demo_step() -> None:
             (count,) = conn.execute(f"SELECT count(*) FROM marts.{mart}").fetchone() or (0,)
             click.echo(f"  marts.{mart:<16} {count:>9,} rows")
         series = conn.execute("SELECT count(*) FROM marts.candle_features_latest").fetchone()
-        click.echo(f"  marts.candle_features_latest: newest features of {series[0] if series else 0} series")
+        click.echo(
+            f"  marts.candle_features_latest: newest features of {series[0] if series else 0} series"
+        )
     click.echo("  lineage and column docs: .venv/bin/klinehouse docs")

@@ -23,9 +23,9 @@ def _polars_features(frame: pl.DataFrame) -> pl.DataFrame:
     df = frame.sort([*series, "open_time"])
 
     def has(k: int) -> pl.Expr:  # the bar k steps back exists, so the window is gap-free
-        return (pl.col("open_time").shift(k).over(series) == pl.col("open_time") - k * STEP).fill_null(
-            False
-        )
+        return (
+            pl.col("open_time").shift(k).over(series) == pl.col("open_time") - k * STEP
+        ).fill_null(False)
 
     def log_return(k: int) -> pl.Expr:
         ratio = pl.col("close_f") / pl.col("close_f").shift(k).over(series)
@@ -104,9 +104,7 @@ def built_real(module_warehouse: str, shared_data: Path, load_archives) -> str:
     return module_warehouse
 
 
-def test_features_match_independent_polars_computation(
-    built_real: str, shared_data: Path
-) -> None:
+def test_features_match_independent_polars_computation(built_real: str, shared_data: Path) -> None:
     expected = _polars_features(_read_all(_archive_files(shared_data)))
     columns = [*klines.KEY, *features.NUMERIC_FEATURES]
     with psycopg.connect(built_real) as conn:
