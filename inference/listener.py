@@ -53,10 +53,12 @@ class NotifyListener:
         url: str,
         *,
         on_models: Callable[[], Awaitable[None]] | None = None,
+        on_connection: Callable[[bool], Awaitable[None]] | None = None,
         retry_seconds: float = 1.0,
     ) -> None:
         self._url = url
         self._on_models = on_models
+        self._on_connection = on_connection
         self._retry = retry_seconds
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
@@ -89,6 +91,8 @@ class NotifyListener:
                     await conn.execute(f"LISTEN {CANDLES_CHANNEL}")
                     await conn.execute(f"LISTEN {MODELS_CHANNEL}")
                     self.connected.set()
+                    if self._on_connection is not None:
+                        await self._on_connection(True)
                     if not first:
                         log.info("LISTEN connection restored; streams catch up")
                         for sub in list(self._subs):
@@ -99,7 +103,10 @@ class NotifyListener:
                     async for note in conn.notifies():
                         await self._dispatch(note.channel, note.payload)
             except psycopg.OperationalError as exc:
-                self.connected.clear()
+                if self.connected.is_set() or first:
+                    self.connected.clear()
+                    if self._on_connection is not None:
+                        await self._on_connection(False)
                 log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, self._retry)
                 first = False
                 await asyncio.sleep(self._retry)

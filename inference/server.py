@@ -91,8 +91,12 @@ class Service:
             loader=config.loader,
             poll_seconds=config.champion_poll_seconds,
         )
-        self.listener = NotifyListener(config.database_url, on_models=self.champion.poke_async)
         self.health = health.aio.HealthServicer()
+        self.listener = NotifyListener(
+            config.database_url,
+            on_models=self.champion.poke_async,
+            on_connection=self._database_state,
+        )
         interceptors = [BearerTokenInterceptor(config.token)] if config.token else []
         self.server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         candle_service_pb2_grpc.add_CandleServiceServicer_to_server(
@@ -125,17 +129,33 @@ class Service:
             await asyncio.wait_for(self.champion.refresh(), timeout=60)
         except Exception as exc:  # the reload loop keeps trying; RPCs say FAILED_PRECONDITION
             log.warning("champion not loaded at start (%s); retrying in the background", exc)
+        for name in SERVICE_NAMES:  # until the LISTEN connection reports the database up
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.listener.start()
         self.champion.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listener.connected.wait(), timeout=10)
         await self.server.start()
-        for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "klinehouse gRPC on port %d (%s, %s)",
             self.port,
             "TLS" if self.config.tls_cert else "plaintext",
             "bearer token required" if self.config.token else "no auth",
         )
+
+    async def _database_state(self, up: bool) -> None:
+        """The services are NOT_SERVING while the database is unreachable; the server
+        itself ("") stays SERVING, so that a liveness probe does not restart it for that."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if up
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in SERVICE_NAMES:
+            await self.health.set(name, status)
+        if not up:
+            log.warning("database unreachable: services NOT_SERVING until it is back")
 
     async def stop(self, grace: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()

@@ -134,6 +134,20 @@ def test_tls_when_certificate_and_key_are_set(
         assert info.value.code() in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
+def service_status(
+    health: health_pb2_grpc.HealthStub, name: str = "klinehouse.v1.CandleService"
+) -> int:
+    request = health_pb2.HealthCheckRequest(service=name)
+    return int(health.Check(request, timeout=5).status)
+
+
+def wait_status(health: health_pb2_grpc.HealthStub, status: int) -> None:
+    deadline = time.monotonic() + 20
+    while service_status(health) != status:
+        assert time.monotonic() < deadline, f"health never became {status}"
+        time.sleep(0.2)
+
+
 def test_database_outage_is_unavailable_and_the_server_recovers(
     warehouse: tuple[str, str], server_factory: Callable[..., ServerThread]
 ) -> None:
@@ -145,12 +159,17 @@ def test_database_outage_is_unavailable_and_the_server_recovers(
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
         stub = candle_service_pb2_grpc.CandleServiceStub(ch)
         assert len(stub.GetCandles(DAY, timeout=10).candles) == 24
+        health = health_pb2_grpc.HealthStub(ch)
+        assert service_status(health) == health_pb2.HealthCheckResponse.SERVING
         proxy.stop()
         with pytest.raises(grpc.RpcError) as info:
             stub.GetCandles(DAY, timeout=8)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value.details()
         assert "database" in info.value.details()
+        wait_status(health, health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert service_status(health, "") == health_pb2.HealthCheckResponse.SERVING  # liveness
         proxy.start()
+        wait_status(health, health_pb2.HealthCheckResponse.SERVING)
         deadline = time.monotonic() + 30
         while True:
             try:
