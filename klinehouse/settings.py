@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     binance_ws_url: str = Field(
         default="wss://stream.binance.com:9443", description="Spot websocket base URL."
     )
+    binance_futures_ws_url: str = Field(
+        default="wss://fstream.binance.com", description="USD-M futures websocket base URL."
+    )
+    binance_coinm_ws_url: str = Field(
+        default="wss://dstream.binance.com", description="COIN-M futures websocket base URL."
+    )
     binance_archive_url: str = Field(
         default="https://data.binance.vision", description="Bulk archive base URL."
     )

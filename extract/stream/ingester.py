@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -45,7 +47,7 @@ from extract.stream.messages import (
     stream_name,
     to_frame,
 )
-from klinehouse import klines
+from klinehouse import klines, paths
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import Settings, get_settings
 
@@ -77,6 +79,7 @@ class StreamOptions:
     reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
     max_seconds: float | None = None
+    shutdown_attempts: int = 5  # commits tried on shutdown before spilling to a file
 
     def __post_init__(self) -> None:
         klines.check_market(self.market)
@@ -130,12 +133,11 @@ def _connection_groups(base_url: str, streams: list[str]) -> list[list[str]]:
 
 
 def ws_base_url(market: str, settings: Settings) -> str:
-    if market == "spot":
-        return settings.binance_ws_url
-    raise KlinehouseError(
-        f"streaming market {market!r} needs a futures websocket URL; only spot "
-        "(KLINEHOUSE_BINANCE_WS_URL) is configured in this version"
-    )
+    return {
+        "spot": settings.binance_ws_url,
+        "usdm": settings.binance_futures_ws_url,
+        "coinm": settings.binance_coinm_ws_url,
+    }[klines.check_market(market)]
 
 
 class StreamIngester:
@@ -335,11 +337,22 @@ class StreamIngester:
                 failures += 1
                 self._last_error = f"flush: {type(exc).__name__}: {exc}"
                 log.error("flush of %d candles failed (%s); retrying", len(batch), exc)
-                if self._stop.is_set() and failures >= 5:
+                if self._stop.is_set() and failures >= self.options.shutdown_attempts:
+                    path, count = self._spill()
                     raise KlinehouseError(
-                        f"could not commit {len(self._batch)} received candles on shutdown: {exc}"
+                        f"could not commit {count} received candles on shutdown ({exc}); "
+                        f"they are saved in {path} (kline schema: load with extract.load.load_frame)"
                     ) from exc
                 await asyncio.sleep(min(10.0, 0.5 * 2**failures))
+
+    def _spill(self) -> tuple[Path, int]:
+        """Keep what could not be committed on shutdown: a parquet file under KLINEHOUSE_HOME."""
+        df = to_frame([p.event for p in self._batch.take()], market=self.options.market)
+        folder = paths.home() / "stream-spill"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}.parquet"
+        df.write_parquet(path)
+        return path, df.height
 
     async def _commit(
         self, events: list[KlineEvent], *, source: str, pending: list[Pending] | None = None

@@ -33,14 +33,24 @@ def stream_settings(
     return get_settings(fresh=True)
 
 
+WS_URL_VARS = {
+    "spot": "KLINEHOUSE_BINANCE_WS_URL",
+    "usdm": "KLINEHOUSE_BINANCE_FUTURES_WS_URL",
+    "coinm": "KLINEHOUSE_BINANCE_COINM_WS_URL",
+}
+
+
 @pytest.fixture
 def ws_standin(monkeypatch: pytest.MonkeyPatch) -> Callable[[Scenario], object]:
     """A context manager factory: the stand-in playing `scenario`, its URL in the settings."""
 
     @contextmanager
-    def start(scenario: Scenario) -> Iterator[StandinThread]:
+    def start(scenario: Scenario, market: str = "spot") -> Iterator[StandinThread]:
         with StandinThread(scenario) as standin:
-            monkeypatch.setenv("KLINEHOUSE_BINANCE_WS_URL", standin.url)
+            # Only the market's own URL leads to the stand-in: the others refuse connections.
+            for name in WS_URL_VARS.values():
+                monkeypatch.setenv(name, "ws://127.0.0.1:9")
+            monkeypatch.setenv(WS_URL_VARS[market], standin.url)
             get_settings(fresh=True)
             yield standin
 
@@ -99,8 +109,9 @@ def expected_rows(
     return rows
 
 
+@pytest.mark.parametrize("market", ["spot", "usdm"])
 def test_recorded_stream_stores_exactly_the_closed_candles(
-    stream_settings: Settings, ws_standin, shared_data: Path
+    stream_settings: Settings, ws_standin, shared_data: Path, market: str
 ) -> None:
     ticks = recorded_timeline(shared_data / "binance/api/ws_kline_events_1m.jsonl")
     events = [data for tick in ticks for _, data in tick]
@@ -110,9 +121,9 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
 
     with psycopg.connect(stream_settings.database_url, autocommit=True) as listener:
         listener.execute("LISTEN klinehouse_candles")
-        with ws_standin(Scenario(ticks)) as standin:
+        with ws_standin(Scenario(ticks), market) as standin:
             options = StreamOptions(
-                market="spot",
+                market=market,
                 symbols=("FTMUSDT", "SXPBTC", "XMRBTC"),
                 intervals=("1m",),
                 flush_rows=1000,
@@ -128,22 +139,27 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
     assert not rows & (expected_rows(forming) - expected_rows(closing))
     assert stats.closed == 2 and stats.forming == 15 and not stats.skipped
     assert before_stop == 2  # committed by the age limit (0.2 s), not only on shutdown
+    with psycopg.connect(stream_settings.database_url) as conn:
+        markets = conn.execute("SELECT DISTINCT market FROM raw.binance_klines").fetchall()
+    assert markets == [(market,)]
     assert sorted(notes, key=lambda n: n["symbol"]) == [
         {
-            "market": "spot",
+            "market": market,
             "symbol": "FTMUSDT",
             "interval": "1m",
             "open_time": "2021-08-14T14:46:00Z",
         },
         {
-            "market": "spot",
+            "market": market,
             "symbol": "SXPBTC",
             "interval": "1m",
             "open_time": "2021-08-14T14:46:00Z",
         },
     ]
     # The lake receives the same candles (written on shutdown, the hour not being complete).
-    lake = read_objects(prefix_object_keys("klines/market=spot", stream_settings), stream_settings)
+    lake = read_objects(
+        prefix_object_keys(f"klines/market={market}", stream_settings), stream_settings
+    )
     assert sorted(lake["symbol"].to_list()) == ["FTMUSDT", "SXPBTC"]
     assert set(lake["close"].to_list()) == {Decimal(d["k"]["c"]) for d in closing}  # type: ignore[index]
 
@@ -216,3 +232,49 @@ def test_disconnects_are_backfilled_over_rest_exactly_once(
 def truth_start(truth: dict[str, object]) -> int:
     frame = next(iter(truth.values()))
     return int(frame["open_time"][0].timestamp() * 1000)  # type: ignore[index]
+
+
+def test_candles_that_cannot_be_committed_on_shutdown_are_saved_to_a_file(
+    stream_settings: Settings, ws_standin, shared_data: Path
+) -> None:
+    import polars as pl
+
+    from klinehouse.errors import KlinehouseError
+
+    ticks = recorded_timeline(shared_data / "binance/api/ws_kline_events_1m.jsonl")
+    closing = [d for tick in ticks for _, d in tick if d["k"]["x"]]  # type: ignore[index]
+    options = StreamOptions(
+        market="spot", symbols=("FTMUSDT", "SXPBTC", "XMRBTC"), intervals=("1h", "1m"),
+        flush_rows=1000, flush_seconds=3600, lake=False, shutdown_attempts=1,
+    )  # fmt: skip
+    url = stream_settings.database_url
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+
+    async def main(standin: StandinThread) -> str:
+        ingester = StreamIngester(options, settings=get_settings(fresh=True))
+        task = asyncio.create_task(ingester.run())
+        played = await asyncio.get_running_loop().run_in_executor(None, standin.wait_finished, 30)
+        assert played
+        await asyncio.sleep(0.5)
+        assert ingester.stats.closed == 2 and ingester.stats.committed == 0
+        with psycopg.connect(admin, autocommit=True) as conn:  # the warehouse goes away
+            conn.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        ingester.stop()
+        with pytest.raises(KlinehouseError, match="could not commit 2 received candles") as info:
+            await task
+        return str(info.value)
+
+    with ws_standin(Scenario(ticks)) as standin:
+        message = asyncio.run(main(standin))
+    spilled = Path(message.split("saved in ")[1].split(" (kline schema")[0])
+    try:
+        df = pl.read_parquet(spilled)
+        rows = {
+            (r["symbol"], r["interval"], int(r["open_time"].timestamp() * 1000), r["open"],
+             r["high"], r["low"], r["close"], r["volume"], r["quote_volume"], r["trades"],
+             r["taker_buy_base_volume"], r["taker_buy_quote_volume"], r["source"])
+            for r in df.iter_rows(named=True)
+        }  # fmt: skip
+        assert rows == expected_rows(closing)
+    finally:
+        spilled.unlink()
