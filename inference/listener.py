@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 CANDLES_CHANNEL = "klinehouse_candles"
 MODELS_CHANNEL = "klinehouse_models"
+# marts.candles is an incremental dbt table: a candle the ingester announced reaches it
+# only when the transform runs. Whoever runs it sends `NOTIFY klinehouse_marts` after;
+# every stream then catches up (the payload is ignored).
+MARTS_CHANNEL = "klinehouse_marts"
 
 
 @dataclass(eq=False)
@@ -90,6 +94,7 @@ class NotifyListener:
                 ) as conn:
                     await conn.execute(f"LISTEN {CANDLES_CHANNEL}")
                     await conn.execute(f"LISTEN {MODELS_CHANNEL}")
+                    await conn.execute(f"LISTEN {MARTS_CHANNEL}")
                     self.connected.set()
                     if self._on_connection is not None:
                         await self._on_connection(True)
@@ -115,6 +120,10 @@ class NotifyListener:
         if channel == MODELS_CHANNEL:
             if self._on_models is not None:
                 await self._on_models()
+            return
+        if channel == MARTS_CHANNEL:
+            for sub in list(self._subs):
+                sub.mark(None)
             return
         try:
             data = json.loads(payload)

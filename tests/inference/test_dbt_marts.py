@@ -79,18 +79,20 @@ def test_candles_and_predictions_over_dbt_built_marts(
         assert p.prediction.feature_open_time.ToDatetime(tzinfo=UTC) == last
         assert p.prediction.model_version == "dbt-m1" and p.prediction.stale
 
-        # a new bar: raw + transform + NOTIFY, as ingester and scheduler do it
+        # a new bar as ingester and scheduler bring it: raw + NOTIFY klinehouse_candles
+        # (not in the incremental marts.candles yet), then the transform + NOTIFY klinehouse_marts
         call = candle_service_pb2_grpc.CandleServiceStub(ch).StreamCandles(
             candle_service_pb2.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1h"),
             timeout=60,
         )
         with psycopg.connect(database_url, autocommit=True) as conn:
             insert_raw(conn, "BTCUSDT", last + timedelta(hours=1), 1)
-            transform.run_dbt(["run", "--select", "candles"], database_url=database_url)
             conn.execute(
                 "SELECT pg_notify('klinehouse_candles', %s)",
                 [json.dumps({"market": "spot", "symbol": "BTCUSDT", "interval": "1h"})],
             )
+            transform.run_dbt(["run", "--select", "candles"], database_url=database_url)
+            conn.execute("NOTIFY klinehouse_marts")
         message = next(call)
         call.cancel()
         assert [c.open_time.ToDatetime(tzinfo=UTC) for c in message.candles] == [
