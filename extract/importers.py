@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
 
 from extract import archive, freqtrade, lake_store
 from extract.frames import collapse_duplicates, invariant_violations
-from extract.load import LoadStats, load_frame
+from extract.load import LoadStats, load_frame, load_frames
 from extract.summary import RunSummary
 from klinehouse import klines
 from klinehouse.errors import KlinehouseError
@@ -70,10 +71,30 @@ def ingest(
 
 
 def load_from_lake(
-    keys: list[str], *, url: str | None = None, settings: Settings | None = None
+    keys: list[str],
+    *,
+    url: str | None = None,
+    settings: Settings | None = None,
+    objects_per_batch: int = 64,
+    direct_copy: bool = True,
 ) -> LoadStats:
-    """Load lake objects into raw (`klinehouse load`)."""
-    return load_frame(lake_store.read_objects(keys, settings), url=url)
+    """Load lake objects into raw (`klinehouse load`), one transaction per group of objects.
+
+    The next group is read from S3 while the current one loads, so the lake's
+    latency hides behind the database's work.
+    """
+    groups = [keys[i : i + objects_per_batch] for i in range(0, len(keys), objects_per_batch)]
+
+    def frames() -> Iterator[pl.DataFrame]:
+        with ThreadPoolExecutor(1) as prefetch:
+            pending = [prefetch.submit(lake_store.read_objects, g, settings) for g in groups[:1]]
+            for nxt in groups[1:]:
+                pending.append(prefetch.submit(lake_store.read_objects, nxt, settings))
+                yield pending.pop(0).result()
+            for rest in pending:
+                yield rest.result()
+
+    return load_frames(frames(), url=url, direct_copy=direct_copy)
 
 
 def _archive_inputs(paths: Iterable[str | Path]) -> Iterator[str]:
