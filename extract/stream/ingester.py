@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 from websockets.asyncio.client import connect
@@ -87,6 +88,13 @@ class StreamOptions:
             klines.interval_length(interval)
         if not self.symbols or not self.intervals:
             raise ValueError("give at least one symbol and one interval")
+        if self.flush_rows < 1 or self.flush_seconds <= 0:
+            raise ValueError(
+                f"--flush-rows must be >= 1 and --flush-seconds > 0 "
+                f"(got {self.flush_rows} and {self.flush_seconds})"
+            )
+        if self.lake_seconds <= 0:
+            raise ValueError(f"--lake-seconds must be > 0 (got {self.lake_seconds})")
 
 
 @dataclass
@@ -132,12 +140,22 @@ def _connection_groups(base_url: str, streams: list[str]) -> list[list[str]]:
     return groups
 
 
+_WS_URL_SETTING = {
+    "spot": "binance_ws_url",
+    "usdm": "binance_futures_ws_url",
+    "coinm": "binance_coinm_ws_url",
+}
+
+
 def ws_base_url(market: str, settings: Settings) -> str:
-    return {
-        "spot": settings.binance_ws_url,
-        "usdm": settings.binance_futures_ws_url,
-        "coinm": settings.binance_coinm_ws_url,
-    }[klines.check_market(market)]
+    """The market's websocket base URL; KlinehouseError names the variable when it is unusable."""
+    name = _WS_URL_SETTING[klines.check_market(market)]
+    url = str(getattr(settings, name))
+    if urlsplit(url).scheme not in ("ws", "wss") or not urlsplit(url).hostname:
+        raise KlinehouseError(
+            f"KLINEHOUSE_{name.upper()} is {url!r}: expected a ws:// or wss:// URL"
+        )
+    return url
 
 
 class StreamIngester:
@@ -150,8 +168,8 @@ class StreamIngester:
     ) -> None:
         self.options = options
         self.settings = settings or get_settings()
-        self.url = self.settings.require_database_url()
         self.base_url = ws_base_url(options.market, self.settings)
+        self.url = self.settings.require_database_url()
         self.stats = StreamStats()
         self._backfill = backfill
         self._series = {
@@ -165,6 +183,7 @@ class StreamIngester:
         self._spool = lake_spool.LakeSpool(options.lake_seconds)
         self._newest: dict[Series, int] = {}
         self._gaps: asyncio.Queue[tuple[Series, int, int]] = asyncio.Queue()
+        self._current_gap: tuple[Series, int, int] | None = None
         self._connected: dict[int, bool] = {}
         self._last_message: float | None = None
         self._last_flush: datetime | None = None
@@ -226,12 +245,14 @@ class StreamIngester:
         flusher = asyncio.create_task(self._flusher())
         filler = asyncio.create_task(self._gap_filler())
         lake = asyncio.create_task(self._lake_writer()) if self.options.lake else None
+        stopped = asyncio.create_task(self._stop.wait())
         try:
-            if self.options.max_seconds is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.options.max_seconds)
-            else:
-                await self._stop.wait()
+            # A reader only returns by raising (a setting that can never work): stop then too.
+            await asyncio.wait(
+                {stopped, *readers},
+                timeout=self.options.max_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         finally:
             self.stop()
             for task in readers:
@@ -247,6 +268,10 @@ class StreamIngester:
             if runner is not None:
                 await runner.cleanup()
             self._committer.close()
+            stopped.cancel()
+        for task in readers:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
         return self.stats
 
     # -- websocket -----------------------------------------------------------------
@@ -385,11 +410,13 @@ class StreamIngester:
 
     async def _gap_filler(self) -> None:
         while True:
-            series, after, before = await self._gaps.get()
+            series, after, before = self._current_gap = await self._gaps.get()
             attempt = 0
             while True:
                 try:
                     await self._fill(series, after, before)
+                    self._current_gap = None
+                    self._gaps.task_done()
                     break
                 except Exception as exc:  # REST or database away: retry with backoff
                     attempt += 1
@@ -416,15 +443,15 @@ class StreamIngester:
 
     async def _finish_gaps(self, filler: asyncio.Task[None]) -> None:
         """Give queued gaps a short grace on shutdown; name any left unfilled."""
-        deadline = time.monotonic() + 15
-        while not self._gaps.empty() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._gaps.join(), 15)
         filler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await filler
+        left = [self._current_gap] if self._current_gap else []
         while not self._gaps.empty():
-            (symbol, interval), after, before = self._gaps.get_nowait()
+            left.append(self._gaps.get_nowait())
+        for (symbol, interval), after, before in left:
             gap = f"{symbol} {interval} after {_iso(after)} before {_iso(before)}"
             self.stats.unfilled_gaps.append(gap)
             log.error("gap left unfilled on shutdown: %s", gap)
