@@ -260,15 +260,22 @@ class StreamIngester:
             await asyncio.gather(*readers, return_exceptions=True)
             # Readers hand every frame to the batcher before their next await, so once they
             # are cancelled the batch holds all that was received: the flusher drains it.
-            await flusher
-            await self._finish_gaps(filler)
-            self._drained.set()
-            if lake is not None:
-                await lake
+            failures: list[BaseException] = []
+            for step in (flusher, self._finish_gaps(filler), lake):
+                if step is None:
+                    continue
+                if step is lake:
+                    self._drained.set()
+                try:
+                    await step
+                except KlinehouseError as exc:  # still close the rest; raised below
+                    failures.append(exc)
             if runner is not None:
                 await runner.cleanup()
             self._committer.close()
             stopped.cancel()
+            if failures:
+                raise failures[0]
         for task in readers:
             if not task.cancelled() and (error := task.exception()) is not None:
                 raise error
@@ -295,9 +302,7 @@ class StreamIngester:
                 self._last_error = f"websocket: {type(exc).__name__}: {exc}"
                 log.warning("websocket down (%s); reconnecting", self._last_error)
             except InvalidURI as exc:
-                raise KlinehouseError(
-                    f"KLINEHOUSE_BINANCE_WS_URL is not a websocket URL: {exc}"
-                ) from exc
+                raise KlinehouseError(f"{self.base_url} is not a websocket URL: {exc}") from exc
             finally:
                 self._connected[index] = False
             delay = min(self.options.reconnect_max, self.options.reconnect_initial * 2**attempt)
