@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
-import great_expectations as gx
-
 from expectations import project
 from expectations.report import Failure, ValidationReport
 from expectations.suites import SINCE_SETTING, SUITE_NAMES, SUITES, SuiteSpec
@@ -86,23 +84,15 @@ def validate(
     with _environment(env):
         context = project.open_context()
         project.sync(context)
-        checkpoint = context.checkpoints.get(project.CHECKPOINT)
-        if len(chosen) < len(SUITES):
-            # A subset runs as an unsaved checkpoint with the same actions and format.
-            names = {spec.name for spec in chosen}
-            checkpoint = gx.Checkpoint(
-                name=f"{project.CHECKPOINT}_subset",
-                validation_definitions=[
-                    v for v in checkpoint.validation_definitions if v.name in names
-                ],
-                actions=checkpoint.actions,
-                result_format=checkpoint.result_format,
-            )
+        if len(chosen) == len(SUITES):
+            names = [project.CHECKPOINT]
+        else:
+            names = [project.suite_checkpoint(spec.name) for spec in chosen]
         try:
-            result = checkpoint.run()
+            results = [context.checkpoints.get(name).run() for name in names]
         finally:
             _dispose_engines(context)
-    return _report(result, chosen, schemas, window, state / "data_docs" / "index.html")
+    return _report(results, chosen, schemas, window, state / "data_docs" / "index.html")
 
 
 def _chosen_suites(names: Sequence[str] | None) -> list[SuiteSpec]:
@@ -124,7 +114,10 @@ def _identifier(schema: str) -> str:
 
 def _require_tables(url: str, chosen: list[SuiteSpec], schemas: dict[str, str]) -> None:
     """Name a missing table before GX buries it in a stack of SQL errors."""
-    wanted = {f"{schemas[spec.datasource]}.{spec.table.split('.', 1)[1]}" for spec in chosen}
+    wanted = {
+        f"{schemas[spec.datasource]}.{spec.table.split('.', 1)[1]}": spec.datasource
+        for spec in chosen
+    }
     with db.connect(url) as conn:
         missing = [
             name
@@ -132,10 +125,11 @@ def _require_tables(url: str, chosen: list[SuiteSpec], schemas: dict[str, str]) 
             if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone() == (None,)
         ]
     if missing:
-        hint = "run `klinehouse transform` first" if any("marts" in m for m in missing) else ""
+        hint = ""
+        if any(wanted[name] == "marts" for name in missing):
+            hint = " (run `klinehouse transform` first, or choose suites with --suite)"
         raise KlinehouseError(
-            f"cannot validate: {', '.join(missing)} missing in {db.describe(url)}"
-            + (f" ({hint}, or choose suites with --suite)" if hint else "")
+            f"cannot validate: {', '.join(missing)} missing in {db.describe(url)}{hint}"
         )
 
 
@@ -171,7 +165,7 @@ def _dispose_engines(context: Any) -> None:
 
 
 def _report(
-    result: Any,
+    results: list[Any],
     chosen: list[SuiteSpec],
     schemas: dict[str, str],
     since: datetime | None,
@@ -180,7 +174,8 @@ def _report(
     by_suite = {spec.name: spec for spec in chosen}
     failures: list[Failure] = []
     evaluated = 0
-    for suite_result in result.run_results.values():
+    suite_results = [r for result in results for r in result.run_results.values()]
+    for suite_result in suite_results:
         spec = by_suite[suite_result.suite_name]
         table = f"{schemas[spec.datasource]}.{spec.table.split('.', 1)[1]}"
         for r in suite_result.results:
@@ -188,7 +183,7 @@ def _report(
             if not r.success:
                 failures.append(_failure(r, spec.name, table))
     return ValidationReport(
-        success=bool(result.success),
+        success=all(result.success for result in results),
         failures=tuple(failures),
         evaluated=evaluated,
         suites=tuple(spec.name for spec in chosen),
@@ -216,7 +211,11 @@ def _failure(r: Any, suite: str, table: str) -> Failure:
     elif res.get("partial_unexpected_index_list"):
         samples = [dict(row) for row in res["partial_unexpected_index_list"]]
     elif res.get("partial_unexpected_list"):
-        samples = [{"value": v} for v in res["partial_unexpected_list"]]
+        # Multi-column expectations list the offending rows' column values (the key, for
+        # the compound uniqueness check); single columns list bare values.
+        samples = [
+            dict(v) if isinstance(v, dict) else {"value": v} for v in res["partial_unexpected_list"]
+        ]
     elif "observed_value" in res:
         detail = f"observed {res['observed_value']!r}"
     error = _exception_message(r.exception_info)

@@ -55,13 +55,26 @@ def open_context() -> FileDataContext:
 def sync(context: FileDataContext) -> None:
     """Make the project match `suites.SUITES`; writes only what changed."""
     validation_definitions = [_sync_spec(context, spec) for spec in SUITES]
-    checkpoint = gx.Checkpoint(
-        name=CHECKPOINT,
-        validation_definitions=validation_definitions,
+    _add_or_replace(context.checkpoints, _checkpoint(CHECKPOINT, validation_definitions))
+    # One checkpoint per suite too: a partial run (`--suite`) must not add checkpoints
+    # to the committed project, which running an unsaved one would do.
+    for definition in validation_definitions:
+        _add_or_replace(
+            context.checkpoints, _checkpoint(suite_checkpoint(definition.name), [definition])
+        )
+
+
+def suite_checkpoint(suite: str) -> str:
+    return f"{CHECKPOINT}.{suite}"
+
+
+def _checkpoint(name: str, definitions: list[gx.ValidationDefinition]) -> gx.Checkpoint:
+    return gx.Checkpoint(
+        name=name,
+        validation_definitions=definitions,
         actions=[UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
         result_format=RESULT_FORMAT,
     )
-    _add_or_replace(context.checkpoints, checkpoint)
 
 
 def _sync_spec(context: FileDataContext, spec: SuiteSpec) -> gx.ValidationDefinition:
