@@ -141,6 +141,8 @@ async def run_ours(
         "committed": stats.committed,
         "flushes": stats.flushes,
         "latency": stats.latency_quantiles(),
+        "commit_p50": statistics.median(stats.commit_seconds) if stats.commit_seconds else None,
+        "rows_per_flush": stats.committed / max(1, stats.flushes),
         "rss": rss,
         "lake_rows": stats.lake_rows,
     }
@@ -165,10 +167,14 @@ def main() -> None:
         with standin(args.symbols, args.burst_candles, 0.0) as url:
             bare = asyncio.run(bare_baseline(url, args.symbols, burst))
         with standin(args.symbols, args.burst_candles, 0.0) as url:
-            ours, _ = asyncio.run(run_ours(url, args.symbols, burst, None, lake=False))
+            ours, burst_result = asyncio.run(run_ours(url, args.symbols, burst, None, lake=False))
         print(f"  baseline (bare websocket receive + json parse): {bare:10,.0f} closed candles/s")
         print(f"  ours (socket -> committed rows, upsert+NOTIFY): {ours:10,.0f} closed candles/s")
         print(f"  ratio ours/baseline: {ours / bare:.3f}  ({burst:,} candles each)")
+        print(
+            f"  ours: {burst_result['rows_per_flush']:.0f} rows per commit, "
+            f"commit (frame + upsert + NOTIFY) p50 {burst_result['commit_p50'] * 1000:.0f} ms"  # type: ignore[operator]
+        )
 
         ticks = int(args.seconds * 1000 / args.tick_ms) + 10
         with standin(args.symbols, ticks, args.tick_ms / 1000) as url:

@@ -113,6 +113,7 @@ class StreamStats:
     connects: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    commit_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
     unfilled_gaps: list[str] = field(default_factory=list)
 
     def latency_quantiles(self) -> dict[str, float | None]:
@@ -392,8 +393,10 @@ class StreamIngester:
             df = to_frame(events, market=self.options.market, source=source)
             return df, self._committer.commit(df)
 
+        started = time.monotonic()
         df, stats = await asyncio.to_thread(build_and_commit)
         committed = time.monotonic()
+        self.stats.commit_seconds.append(committed - started)
         self._count_commit(df, stats)
         if pending:
             self.stats.latencies.extend(committed - p.arrived for p in pending)
