@@ -111,6 +111,7 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
 @click.option(
     "--no-load", is_flag=True, help="Write the lake only; load later with `klinehouse load --run`."
 )
+@click.option("--dry-run", is_flag=True, help="Fetch and check only; write nothing.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True)
 def extract_command(
     market: str,
@@ -122,6 +123,7 @@ def extract_command(
     end: str | None,
     source: str,
     no_load: bool,
+    dry_run: bool,
     workers: int,
 ) -> None:
     """Fetch klines of any Binance market into the lake and raw.binance_klines."""
@@ -143,6 +145,7 @@ def extract_command(
         end=_parse_time(end, "--end"),
         source=source,  # type: ignore[arg-type]
         load=not no_load,
+        dry_run=dry_run,
     )
     if sys.stderr.isatty():
         with RichProgress() as progress:

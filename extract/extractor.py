@@ -50,6 +50,7 @@ class ExtractRequest:
     end: datetime | None = None
     source: Source = "auto"
     load: bool = True
+    dry_run: bool = False  # fetch and preprocess only: nothing written to the lake or raw
 
 
 @dataclass
@@ -267,6 +268,11 @@ class Extractor:
         df, dropped = collapse_duplicates(df.filter(~forming))
         self.summary.duplicates_collapsed += dropped
         self.summary.add_violations(invariant_violations(df))
+        if self.request.dry_run:
+            if self.progress:
+                self.progress.finish(s.label, f"{df.height} rows (dry run)")
+            self.log(f"{self.request.market} {s.label}: {df.height} rows (dry run)")
+            return []
         objects, stats = ingest_objects(
             df, load=self.request.load, url=self.url, settings=self.settings
         )

@@ -24,6 +24,12 @@ def _stack_up() -> None:
         click.echo(f"  {component:<10} {state:<20} {where}")
 
 
+def _extract() -> None:
+    from extract.demo import step
+
+    step()
+
+
 def _stream() -> None:
     from extract.stream.demo import run_demo
 
@@ -50,6 +56,7 @@ def _grpc_advice() -> None:
 
 STEPS: list[tuple[str, Callable[[], None]]] = [
     ("local stack (PostgreSQL + S3) and migrations", _stack_up),
+    ("extract + load BTCUSDT, ETHUSDT 1h (Binance, else the local stand-in)", _extract),
     ("live candles: websocket stand-in -> raw + NOTIFY + lake, REST backfill (bounded)", _stream),
     ("warehouse: dbt build (staging -> intermediate -> marts, with tests)", _transform),
     ("training: walk-forward evaluation vs baselines, report, registry", _train),
