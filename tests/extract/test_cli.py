@@ -86,3 +86,18 @@ def test_import_commands(
     assert code == 0 and re.search(r"loaded \(new\)\s+743\b", out)
     code, out, _ = _run(["import-archive", str(tmp_path / "BTCUSDT-1h-2020-01.csv")], capsys)
     assert code == 1 and "BTCUSDT-1h-2020-01.csv: no such file" in out
+
+
+def test_import_archive_from_url_verifies_the_checksum(
+    binance_standin: StandinThread, warehouse: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = f"{binance_standin.url}/data/spot/monthly/klines"
+    good = f"{base}/ETHUSDT/1h/ETHUSDT-1h-2024-11.zip"
+    bad = f"{base}/BTCUSDT/1h/BTCUSDT-1h-2024-11.zip"
+    binance_standin.config.corrupt_checksums.add("BTCUSDT-1h-2024-11.zip")
+    code, out, _ = _run(["import-archive", good, bad], capsys)
+    assert code == 1
+    assert re.search(r"loaded \(new\)\s+720\b", out)
+    assert "BTCUSDT-1h-2024-11.zip" in out and "does not match its .CHECKSUM" in out
+    assert _count(warehouse.database_url, "BTCUSDT") == 0
+    assert _count(warehouse.database_url, "ETHUSDT") == 720
