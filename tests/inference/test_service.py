@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from inference.server import ServerThread
+from klinehouse.settings import Settings
 from klinehouse.v1 import candle_service_pb2, candle_service_pb2_grpc
 
 from .conftest import BARS, FIRST_OPEN, TOKEN, insert_candles
@@ -184,11 +185,8 @@ def test_database_outage_is_unavailable_and_the_server_recovers(
 
 
 def test_missing_marts_are_a_failed_precondition(
-    database_url: str, stack: object, server_factory: Callable[..., ServerThread]
+    database_url: str, stack: Settings, server_factory: Callable[..., ServerThread]
 ) -> None:
-    from klinehouse.settings import Settings
-
-    assert isinstance(stack, Settings)
     reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
     server = server_factory(reader)
     with (
@@ -198,3 +196,22 @@ def test_missing_marts_are_a_failed_precondition(
         candle_service_pb2_grpc.CandleServiceStub(ch).GetCandles(DAY, timeout=10)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "klinehouse transform" in info.value.details()
+
+
+def test_an_unexpected_failure_is_internal_never_unknown(
+    database_url: str, stack: Settings, server_factory: Callable[..., ServerThread]
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:  # a mart of the wrong shape
+        conn.execute(
+            "CREATE TABLE marts.candles (market text, symbol text, interval text, open_time text)"
+        )
+        conn.execute("INSERT INTO marts.candles VALUES ('spot', 'BTCUSDT', '1h', 'yesterday')")
+    reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
+    server = server_factory(reader)
+    with (
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch,
+        pytest.raises(grpc.RpcError) as info,
+    ):
+        candle_service_pb2_grpc.CandleServiceStub(ch).GetCandles(DAY, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert info.value.details().startswith("internal error in GetCandles")
