@@ -215,3 +215,20 @@ def test_an_unexpected_failure_is_internal_never_unknown(
         candle_service_pb2_grpc.CandleServiceStub(ch).GetCandles(DAY, timeout=10)
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert info.value.details().startswith("internal error in GetCandles")
+
+
+def test_a_stream_past_its_deadline_ends_and_leaves_no_subscription(server: ServerThread) -> None:
+    assert server.service is not None
+    listener = server.service.listener
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        call = candle_service_pb2_grpc.CandleServiceStub(ch).StreamCandles(
+            candle_service_pb2.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1h"),
+            timeout=1.0,
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            next(call)  # nothing new lands: the deadline ends the call
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.monotonic() + 10
+    while listener._subs:  # the handler's cleanup runs as the server cancels it
+        assert time.monotonic() < deadline, "the stream's subscription was left behind"
+        time.sleep(0.1)
