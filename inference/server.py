@@ -62,6 +62,8 @@ class ServerConfig:
     tls_key: str | None = None
     champion_poll_seconds: float = 2.0
     grace_seconds: float = 10.0
+    # replays and history streams hold a connection while they run; unary calls borrow one
+    pool_max_size: int = 16
     loader: Loader = field(default=registry_loader)
 
     @classmethod
@@ -84,7 +86,7 @@ class Service:
         if bool(config.tls_cert) != bool(config.tls_key):
             raise ValueError("TLS needs both KLINEHOUSE_GRPC_TLS_CERT and KLINEHOUSE_GRPC_TLS_KEY")
         self.config = config
-        self.store = Store(config.database_url)
+        self.store = Store(config.database_url, max_size=config.pool_max_size)
         self.champion = ChampionHolder(
             self.store,
             config.database_url,
