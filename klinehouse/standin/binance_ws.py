@@ -41,12 +41,16 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from klinehouse import klines
+
 log = logging.getLogger(__name__)
 
 MAX_STREAMS_PER_CONNECTION = 1024
-INTERVAL_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
-               "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
-               "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000}  # fmt: skip
+INTERVAL_MS = {
+    name: int(length.total_seconds() * 1000)
+    for name, length in klines.INTERVALS.items()
+    if length is not None
+}
 
 Tick = list[tuple[str, dict[str, Any]]]
 GARBAGE_PER_TICK = 2  # see _garbage
