@@ -21,13 +21,12 @@
 with
 
 {% if is_incremental() %}
+{%- set window = incremental_window(ref('candles'), lookback_bars=lookback) %}
 changed as (
 
     select market, interval, min(open_time) as since
     from {{ ref('candles') }}
-    where ingested_at > (
-        select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }}
-    )
+    where ingested_at > {{ timestamp_literal(window.high_water) }}
     group by market, interval
 
 ),
@@ -39,6 +38,7 @@ scope as (
     inner join changed as ch
         on ch.market = c.market and ch.interval = c.interval
     where c.open_time >= {{ add_bars('ch.since', -lookback, 'c.interval') }}
+      and c.open_time >= {{ timestamp_literal(window.since) }}  -- the same bound, as a constant
 
 ),
 {% else %}

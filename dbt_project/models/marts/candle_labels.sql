@@ -17,24 +17,24 @@
 with
 
 {% if is_incremental() %}
+{%- set window = incremental_window(ref('candles'), lookback_bars=1) %}
 changed as (
 
     select market, symbol, interval, min(open_time) as since
     from {{ ref('candles') }}
-    where ingested_at > (
-        select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }}
-    )
+    where ingested_at > {{ timestamp_literal(window.high_water) }}
     group by market, symbol, interval
 
 ),
 
 scope as (
 
-    select c.*, {{ add_bars('ch.since', -1, 'c.interval') }} as recompute_from
+    select c.*
     from {{ ref('candles') }} as c
     inner join changed as ch
         on ch.market = c.market and ch.symbol = c.symbol and ch.interval = c.interval
     where c.open_time >= {{ add_bars('ch.since', -1, 'c.interval') }}
+      and c.open_time >= {{ timestamp_literal(window.since) }}  -- the same bound, as a constant
 
 ),
 {% else %}

@@ -18,34 +18,20 @@
 with
 
 {% if is_incremental() %}
-high_water as (
-
-    select coalesce(max(ingested_at), '-infinity'::timestamptz) as ingested_at from {{ this }}
-
-),
-
-since as (
-
-    -- The earliest open_time touched since the last run (NULL when nothing arrived).
-    select min(open_time) as open_time
-    from {{ ref('stg_binance__klines') }}
-    where ingested_at > (select ingested_at from high_water)
-
-),
-
+{%- set window = incremental_window(ref('stg_binance__klines')) %}
 native as (
 
     select *, null::text as resampled_from
     from {{ ref('int_klines_deduplicated') }}
-    where open_time >= (select open_time from since)
-      and ingested_at > (select ingested_at from high_water)
+    where open_time >= {{ timestamp_literal(window.since) }}
+      and ingested_at > {{ timestamp_literal(window.high_water) }}
       and is_ohlc_valid
 
 ),
 
 resampled as (
 
-    {{ resample_klines(ref('int_klines_deduplicated'), since='(select open_time from since)') }}
+    {{ resample_klines(ref('int_klines_deduplicated'), since=timestamp_literal(window.since)) }}
 
 ),
 {% else %}
