@@ -51,17 +51,19 @@ def klines_extract_load() -> None:
         )
 
     @task(max_active_tis_per_dagrun=4, map_index_template="{{ series_label }}")
-    def extract(series: dict[str, str], window: dict[str, str]) -> list[str]:
+    def extract(series: dict[str, str], window: dict[str, str]) -> dict[str, object]:
+        """Klines of the window -> parquet in the lake; returns the run manifest's lake key."""
         from klinehouse.orchestration import tasks
 
         get_current_context()["series_label"] = ":".join(series.values())  # type: ignore[typeddict-unknown-key]
         return tasks.extract_to_lake(series, window["start"], window["end"])
 
     @task(max_active_tis_per_dagrun=2)
-    def load(lake_keys: list[str]) -> dict[str, int]:
+    def load(extracted: dict[str, object]) -> dict[str, int]:
+        """The objects the manifest lists -> raw.binance_klines (COPY + upsert)."""
         from klinehouse.orchestration import tasks
 
-        return tasks.load_from_lake(lake_keys)
+        return tasks.load_from_lake(extracted)
 
     @task(outlets=[RAW_KLINES])
     def publish(stats: list[dict[str, int]], window: dict[str, str]) -> dict[str, object]:
@@ -77,8 +79,8 @@ def klines_extract_load() -> None:
         return summary
 
     w = window()
-    keys = extract.partial(window=w).expand(series=[s.as_dict() for s in config.series()])
-    publish(load.expand(lake_keys=keys), w)
+    extracted = extract.partial(window=w).expand(series=[s.as_dict() for s in config.series()])
+    publish(load.expand(extracted=extracted), w)
 
 
 klines_extract_load()

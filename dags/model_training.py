@@ -3,14 +3,16 @@
 Weekly (`KLINEHOUSE_TRAINING_SCHEDULE`) and on demand. Training starts only
 after the Great Expectations gate passes on the current marts; evaluation is
 walk-forward on data the model never saw, and promotion makes the candidate the
-champion only when it beats the current one. The champion Asset is emitted on
-promotion (the gRPC service serves the champion from the registry).
+champion only when it beats the current one and the baselines (the registry's
+rule; a manual run may pass `force_promote`, recorded as a promotion by hand).
+A rejected candidate skips `promote`: no champion Asset event, the champion
+stays. The gRPC service serves the champion from the registry.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from klinehouse.orchestration import config
 from klinehouse.orchestration.assets import CHAMPION_MODEL, MARTS
@@ -24,6 +26,13 @@ from klinehouse.orchestration.assets import CHAMPION_MODEL, MARTS
     max_active_runs=1,
     default_args=config.default_args(),
     tags=["klinehouse", "ml", "catboost", "quality"],
+    params={
+        "force_promote": Param(
+            False,
+            type="boolean",
+            description="promote the candidate even when the rule rejects it (recorded as by hand)",
+        ),
+    },
     doc_md=__doc__,
 )
 def model_training() -> None:
@@ -35,10 +44,11 @@ def model_training() -> None:
         return tasks.quality_gate()
 
     @task
-    def train(gate: dict[str, object]) -> dict[str, object]:
+    def train(gate: dict[str, object], spec: dict[str, object]) -> dict[str, object]:
+        """Fit, evaluate walk-forward and register the candidate (`training.pipeline`)."""
         from klinehouse.orchestration import tasks
 
-        return tasks.train_candidate()
+        return tasks.train_candidate(spec)
 
     @task
     def evaluate(candidate: dict[str, object]) -> dict[str, object]:
@@ -48,11 +58,18 @@ def model_training() -> None:
 
     @task(outlets=[CHAMPION_MODEL])
     def promote(evaluation: dict[str, object]) -> dict[str, object]:
+        """Make the candidate champion by the registry's rule; skipped (no Asset event) when it lost."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from klinehouse.orchestration import tasks
 
-        return tasks.promote_candidate(evaluation)
+        force = bool(get_current_context()["params"].get("force_promote"))
+        try:
+            return tasks.promote_candidate(evaluation, force=force)
+        except tasks.NotPromoted as exc:
+            raise AirflowSkipException(str(exc)) from exc
 
-    promote(evaluate(train(quality_gate())))
+    promote(evaluate(train(quality_gate(), spec=config.training_spec())))
 
 
 model_training()

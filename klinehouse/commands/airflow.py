@@ -77,15 +77,18 @@ def airflow(ctx: click.Context, port: int | None) -> None:
     if not airflow_bin:
         raise click.ClickException("the `airflow` executable is not in the venv: run `make venv`")
     command = ["setsid", "env", "--default-signal=INT", airflow_bin, "standalone"]
-    proc = subprocess.Popen(command, env=env)
-    click.echo(
-        f"Airflow UI: http://localhost:{api_port}  (user admin; healthy after 30-70 s; Ctrl-C stops it)"
-    )
 
     def forward(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Started in the background, this process may have inherited SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, forward)
+    proc = subprocess.Popen(command, env=env)
+    click.echo(f"airflow standalone: pid {proc.pid}, its own process group")
+    click.echo(
+        f"Airflow UI: http://localhost:{api_port}  (user admin; healthy after 30-70 s; Ctrl-C stops it)"
+    )
     try:
         while proc.poll() is None:
             time.sleep(0.5)
@@ -113,16 +116,23 @@ def env() -> None:
     "--start", required=True, help="window start, ISO 8601 UTC (e.g. 2025-03-01T00:00:00+00:00)"
 )
 @click.option("--end", required=True, help="window end, exclusive, ISO 8601 UTC")
-def run_pipeline_command(start: str, end: str) -> None:
+@click.option(
+    "--force-promote",
+    is_flag=True,
+    help="Make the trained model champion even if the rule rejects it.",
+)
+def run_pipeline_command(start: str, end: str, force_promote: bool) -> None:
     """Run the three DAGs in order with dag.test(), in this process, on the local stack."""
+    from datetime import datetime
+
     from klinehouse.orchestration.pipeline import run_pipeline
     from klinehouse.orchestration.tasks import extraction_window
 
     window = extraction_window(None, None, {"start": start, "end": end})
-    from datetime import datetime
-
     summary = run_pipeline(
-        start=datetime.fromisoformat(window["start"]), end=datetime.fromisoformat(window["end"])
+        start=datetime.fromisoformat(window["start"]),
+        end=datetime.fromisoformat(window["end"]),
+        force_promote=force_promote,
     )
     for line in summary.lines():
         click.echo(line)

@@ -80,6 +80,19 @@ def series() -> tuple[Series, ...]:
     return parse_series(os.environ.get("KLINEHOUSE_PIPELINE_SERIES") or DEFAULT_SERIES)
 
 
+def training_spec() -> dict[str, object]:
+    """What model_training trains on: the first configured (market, interval), all its symbols.
+
+    The registry keeps one champion, so one (market, interval) is trained.
+    """
+    configured = series()
+    first = configured[0]
+    symbols = sorted(
+        s.symbol for s in configured if (s.market, s.interval) == (first.market, first.interval)
+    )
+    return {"market": first.market, "interval": first.interval, "symbols": symbols}
+
+
 def extract_schedule() -> str:
     return os.environ.get("KLINEHOUSE_EXTRACT_SCHEDULE") or DEFAULT_EXTRACT_SCHEDULE
 

@@ -106,22 +106,30 @@ def run_dag(dag: Any, *, run_conf: dict[str, Any] | None = None) -> DagRunResult
     return DagRunResult(dag.dag_id, dag_run.run_id, state, seconds, task_states, xcom)
 
 
-def run_pipeline(*, start: datetime, end: datetime) -> PipelineSummary:
-    """Run extract-load for [start, end), then transform, then training; raise PipelineFailed on a failed run."""
+def run_one(dag_id: str, run_conf: dict[str, Any] | None = None) -> DagRunResult:
+    """One run of one pipeline DAG; raises PipelineFailed naming the failed tasks."""
+    result = run_dag(load_dags()[dag_id], run_conf=run_conf)
+    if result.state != "success":
+        raise PipelineFailed(
+            f"DAG {dag_id} run {result.run_id} ended {result.state}; "
+            f"failed tasks: {', '.join(result.failed_tasks) or 'none recorded'}"
+        )
+    return result
+
+
+def run_pipeline(*, start: datetime, end: datetime, force_promote: bool = False) -> PipelineSummary:
+    """Extract-load [start, end), then transform, then training, each with `dag.test()`.
+
+    Raises PipelineFailed at the first run that fails. `force_promote` makes the
+    trained model champion even when the registry's rule rejects it (recorded as
+    a promotion by hand), e.g. for a demo that must serve something.
+    """
     prepare_airflow()
-    dags = load_dags()
-    confs: dict[str, dict[str, Any] | None] = {
+    confs: dict[str, dict[str, Any]] = {
         "klines_extract_load": {"start": start.isoformat(), "end": end.isoformat()},
+        "model_training": {"force_promote": force_promote},
     }
-    runs: list[DagRunResult] = []
-    for dag_id in DAG_ORDER:
-        result = run_dag(dags[dag_id], run_conf=confs.get(dag_id))
-        runs.append(result)
-        if result.state != "success":
-            raise PipelineFailed(
-                f"DAG {dag_id} run {result.run_id} ended {result.state}; "
-                f"failed tasks: {', '.join(result.failed_tasks) or 'none recorded'}"
-            )
+    runs = [run_one(dag_id, confs.get(dag_id)) for dag_id in DAG_ORDER]
     return PipelineSummary(runs, *_warehouse_counts(), _champion_version())
 
 
@@ -142,7 +150,10 @@ def _warehouse_counts() -> tuple[int, dict[str, int]]:
 
 
 def _champion_version() -> str | None:
-    from training.registry import load_champion
+    from klinehouse import db
 
-    champion = load_champion()
-    return None if champion is None else str(champion.version)
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT version FROM ml.model_registry WHERE status = 'champion'"
+        ).fetchone()
+    return None if row is None else str(row[0])

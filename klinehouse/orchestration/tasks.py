@@ -8,11 +8,16 @@ module only inside their tasks.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from klinehouse.errors import KlinehouseError
+
+
+class NotPromoted(KlinehouseError):
+    """The trained candidate did not beat the champion and the baselines."""
 
 
 class QualityGateFailed(KlinehouseError):
@@ -51,34 +56,67 @@ def extraction_window(
     return {"start": start_utc.isoformat(), "end": end_utc.isoformat()}
 
 
-def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> list[str]:
-    """Pull one series' klines with open_time in [start, end) from Binance REST into the lake.
+def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str, Any]:
+    """Pull one series' klines with open_time in [start, end) from Binance into the lake.
 
-    Returns the lake keys written (one parquet object per UTC day; empty when the
-    window holds no kline yet).
+    Whole past months come from the data.binance.vision archives, the rest from
+    REST (`extract`'s `auto` source); still-forming candles are dropped. Writes
+    day-partitioned parquet and a run manifest, loads nothing, and returns the
+    manifest's lake key for the load task. A failure (unknown symbol, retries
+    exhausted) raises, so that Airflow retries the task with backoff.
     """
-    from extract import lake_store, rest
+    from extract.extractor import ExtractRequest, run_extract
+    from extract.lake_store import RUNS_ROOT
+    from klinehouse import lake
     from klinehouse.orchestration.config import Series
 
     checked = Series(**series).validate()
-    frame = rest.fetch_klines(
-        market=checked.market,
-        symbol=checked.symbol,
-        interval=checked.interval,
-        start=_utc(start),
-        end=_utc(end),
+    window_start, window_end = _utc(start), _utc(end)
+    summary = run_extract(
+        ExtractRequest(
+            market=checked.market,
+            symbols=[checked.symbol],
+            intervals=[checked.interval],
+            start=window_start,
+            end=window_end - timedelta(milliseconds=1),  # extract's end is inclusive
+            source="auto",
+            load=False,
+        ),
+        workers=4,
     )
-    return [obj.key for obj in lake_store.write_frame(frame)]
+    if summary.failures:
+        raise KlinehouseError(f"extract {checked.label} failed: " + "; ".join(summary.failures))
+    return {
+        "series": checked.label,
+        "run_id": summary.run_id,
+        "manifest_key": lake.key(RUNS_ROOT, summary.run_id, "manifest.json"),
+        "rows": summary.written_to_lake,
+        "dropped_forming": summary.dropped_forming,
+        "start": window_start.isoformat(),
+        "end": window_end.isoformat(),
+    }
 
 
-def load_from_lake(lake_keys: Sequence[str] | None) -> dict[str, int]:
-    """Upsert the rows of these lake objects into raw.binance_klines; the LoadStats as a dict."""
+def load_from_lake(extracted: Mapping[str, Any]) -> dict[str, int]:
+    """Upsert the rows an extract run wrote to the lake (its window only) into raw.binance_klines.
+
+    Reads the run manifest named by the lake key, then its day objects, keeping
+    the rows of the run's window (the day objects may hold earlier rows).
+    """
+    import polars as pl
+
     from extract import lake_store
     from extract.load import load_frame
 
-    if not lake_keys:
+    keys = lake_store.run_object_keys(str(extracted["run_id"]))
+    if not keys:
         return {"inserted": 0, "revised": 0, "unchanged": 0}
-    stats = load_frame(lake_store.read_objects(list(lake_keys)))
+    rows = lake_store.read_objects(keys).filter(
+        pl.col("open_time").is_between(
+            _utc(extracted["start"]), _utc(extracted["end"]), closed="left"
+        )
+    )
+    stats = load_frame(rows)
     return {"inserted": stats.inserted, "revised": stats.revised, "unchanged": stats.unchanged}
 
 
@@ -104,10 +142,82 @@ def quality_gate() -> dict[str, Any]:
     from expectations.gate import validate
 
     report = validate()
-    failures = [str(f) for f in getattr(report, "failures", [])]
     if not report.success:
-        raise QualityGateFailed(
-            f"quality gate failed ({len(failures)} failing expectations): "
-            + "; ".join(failures[:5])
-        )
-    return {"success": True, "failures": failures}
+        raise QualityGateFailed(report.summary())
+    return {
+        "success": True,
+        "evaluated": report.evaluated,
+        "suites": list(report.suites),
+        "data_docs": str(report.data_docs) if report.data_docs else None,
+    }
+
+
+def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Fit on the marts with walk-forward evaluation and register the candidate.
+
+    `training.pipeline.train` registers the model and applies the promotion rule
+    in one transaction (two trainings finishing together cannot both win); the
+    evaluate and promote tasks report and publish that decision.
+    """
+    from training.dataset import DatasetSpec
+    from training.evaluate import EvalConfig
+    from training.models import ModelConfig
+    from training.pipeline import train
+
+    model_config = ModelConfig(
+        iterations=int(os.environ.get("KLINEHOUSE_TRAINING_ITERATIONS", "400")),
+        thread_count=int(os.environ.get("KLINEHOUSE_TRAINING_THREADS", "2")),
+    )
+    result = train(
+        DatasetSpec(spec["market"], spec["interval"], tuple(spec["symbols"])),
+        model_config=model_config,
+        eval_config=EvalConfig(),
+        register=True,
+    )
+    return {
+        "version": result.version,
+        "status": result.status,
+        "reason": result.reason,
+        "artifact_uri": result.artifact_uri,
+        "report": str(result.report),
+    }
+
+
+def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
+    """The candidate's out-of-sample scores from the registry, against the baselines."""
+    from training.registry import get_model
+
+    row = get_model(str(candidate["version"]))
+    metrics = row.get("metrics") or {}
+    backtest = metrics.get("backtest", {})
+    return {
+        "version": candidate["version"],
+        "status": row.get("status"),
+        "reason": row.get("status_reason"),
+        "log_loss": metrics.get("classifier", {}).get("log_loss"),
+        "baseline_log_loss": {
+            name: metrics.get(name, {}).get("log_loss") for name in ("majority", "momentum")
+        },
+        "net_return": backtest.get("model", {}).get("net_return"),
+        "buy_and_hold_net_return": backtest.get("buy_and_hold", {}).get("net_return"),
+        "leakage_check_passed": (metrics.get("leakage_check") or {}).get("passed"),
+    }
+
+
+def promote_candidate(evaluation: Mapping[str, Any], *, force: bool = False) -> dict[str, Any]:
+    """Promote the candidate by the registry's rule (or by hand with `force`, recorded as such).
+
+    Raises `NotPromoted` with the rule's reason when the candidate lost: the
+    current champion stays.
+    """
+    from training.registry import promote
+
+    registration = promote(str(evaluation["version"]), force=force)
+    if registration.status != "champion":
+        raise NotPromoted(f"model {evaluation['version']} not promoted: {registration.reason}")
+    return {
+        "champion": registration.version,
+        "reason": registration.reason,
+        "forced": force,
+        "artifact_uri": registration.artifact_uri,
+    }
