@@ -1,7 +1,16 @@
-"""`klinehouse transform` on the real archive with the 2023-03-24 outage, and its errors."""
+"""`klinehouse transform` on the real archive with the 2023-03-24 outage, its errors, and
+`klinehouse docs`."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +19,7 @@ import pytest
 
 from klinehouse.cli import main
 from klinehouse.settings import get_settings
+from klinehouse.transform import target_dir
 
 
 def test_transform_finds_exactly_the_real_missing_bar(
@@ -43,3 +53,53 @@ def test_transform_reports_an_unreachable_database_in_one_line(
     assert message.startswith("klinehouse: dbt build failed")
     assert "secret" not in message
     get_settings(fresh=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_docs_generates_and_serves_the_lineage_site(
+    warehouse: str, shared_data: Path, load_archives
+) -> None:
+    load_archives(
+        warehouse, (shared_data / "binance" / "spot-archive").glob("BTCUSDT-1h-2025-0[45].csv")
+    )
+    main(["transform"])
+    main(["docs", "--no-serve"])
+    catalog = json.loads((target_dir() / "catalog.json").read_text())
+    documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
+    assert {"candles", "candle_features", "candle_labels", "candle_gaps"} <= documented
+    manifest = json.loads((target_dir() / "manifest.json").read_text())
+    assert "model.klinehouse.candles" in manifest["parent_map"]["model.klinehouse.candle_features"]
+
+    port = _free_port()
+    env = {**os.environ, "KLINEHOUSE_DATABASE_URL": warehouse}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "klinehouse", "docs", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        page = ""
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+                    break
+            except OSError:
+                time.sleep(1)
+        assert "dbt" in page.lower(), "the docs site did not answer"
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/manifest.json", timeout=5
+        ) as response:
+            served = json.loads(response.read())
+        assert "model.klinehouse.candle_features" in served["nodes"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
