@@ -110,7 +110,9 @@ def bare_baseline(url: str, market: str, symbols: list[str], pages: int, workers
                     return
                 symbol, t = jobs.pop()
             params = {"symbol": symbol, "interval": "1m", "startTime": t, "limit": limit}
-            rows = session.get(f"{url}{KLINES_PATH[market]}", params=params, timeout=30).json()
+            response = session.get(f"{url}{KLINES_PATH[market]}", params=params, timeout=30)
+            response.raise_for_status()
+            rows = response.json()
             with lock:
                 candles += len(rows)
 
@@ -128,7 +130,7 @@ def main() -> None:
     parser.add_argument("--market", choices=["spot", "usdm", "coinm"], default="spot")
     parser.add_argument("--seconds", type=float, default=70.0)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--symbols", type=int, default=8)
+    parser.add_argument("--symbols", type=int, default=5)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--baseline-pages", type=int, default=200)
     args = parser.parse_args()

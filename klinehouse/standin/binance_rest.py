@@ -531,6 +531,8 @@ class BinanceStandin:
             for fault in body.get("faults", []):
                 self.config.faults.append(Fault(**fault))
             self.config.corrupt_checksums |= set(body.get("corrupt_checksums", []))
+            for market, names in body.get("extra_symbols", {}).items():
+                self.config.extra_symbols.setdefault(market, []).extend(names)
             for market, limit in body.get("weight_limits", {}).items():
                 self.config.weight_limits[market] = int(limit)
         return web.json_response({"ok": True})

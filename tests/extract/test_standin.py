@@ -70,3 +70,13 @@ def test_archive_with_checksum_keeps_the_original_bytes(
         f"{binance_standin.url}/data/spot/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2999-01.zip"
     )
     assert missing.status_code == 404
+
+
+def test_control_endpoint_lists_extra_symbols(binance_standin: StandinThread) -> None:
+    url = f"{binance_standin.url}/api/v3/klines"
+    params = {"symbol": "SYN000USDT", "interval": "1h", "limit": 3}
+    assert requests.get(url, params=params).status_code == 400
+    requests.post(
+        f"{binance_standin.url}/_standin/config", json={"extra_symbols": {"spot": ["SYN000USDT"]}}
+    )
+    assert len(requests.get(url, params=params).json()) == 3
