@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import great_expectations as gx
 
+from expectations.window import AS_OF_SQL
 from klinehouse.features import LONGEST_WINDOW_BARS
 from klinehouse.klines import INTERVALS
 
@@ -27,7 +28,7 @@ SAMPLE_ROWS = 5  # offending rows kept in a result: enough to find them, small e
 WARMED_FEATURES = ("log_return_1", "log_return_24", "volatility_24", "rsi_14", "range_pct")
 MAX_NULL_FRACTION = 0.05
 
-# How many intervals a streamed series may lag behind now() before it counts as stale.
+# How many intervals a streamed series may lag behind the run's clock before it is stale.
 STALE_AFTER_INTERVALS = 3
 
 
@@ -65,22 +66,22 @@ class _KeyedUnexpectedRows(gx.expectations.UnexpectedRowsExpectation):
 
 
 class ExpectOpenTimeNotInFuture(_KeyedUnexpectedRows):
-    """No bar opens after the validation's own clock."""
+    """No bar opens after the run's clock (now(), or the `as_of` of a replay)."""
 
     unexpected_rows_query: str = (
-        "SELECT market, symbol, interval, open_time FROM {batch} WHERE open_time > now()"
+        f"SELECT market, symbol, interval, open_time FROM {{batch}} WHERE open_time > {AS_OF_SQL}"
     )
     description: str = "open_time is not in the future"
 
 
 class ExpectStreamedSeriesFresh(_KeyedUnexpectedRows):
-    """Each series fed by the websocket stream has a bar within the last few intervals."""
+    """Each series fed by the websocket stream has a bar within the last few intervals of the run's clock."""
 
     # The batch is the per-series summary asset (never windowed: a dead stream has no
     # rows in a recent window, which is exactly when it must fail).
     unexpected_rows_query: str = (
         "SELECT market, symbol, interval, last_open_time FROM {batch} "
-        f"WHERE last_open_time < now() - {STALE_AFTER_INTERVALS} * "
+        f"WHERE last_open_time < {AS_OF_SQL} - {STALE_AFTER_INTERVALS} * "
         f"{interval_sql('interval')}"
     )
     description: str = (

@@ -17,7 +17,8 @@ from urllib.parse import quote, urlsplit
 
 from expectations import project
 from expectations.report import Failure, ValidationReport
-from expectations.suites import SINCE_SETTING, SUITE_NAMES, SUITES, SuiteSpec
+from expectations.suites import SUITE_NAMES, SUITES, SuiteSpec
+from expectations.window import AS_OF_SETTING, SINCE_SETTING
 from klinehouse import db, paths
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import get_settings
@@ -28,7 +29,7 @@ _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def parse_since(
-    value: str | datetime | date | None, *, now: datetime | None = None
+    value: str | datetime | date | None, *, now: datetime | None = None, what: str = "--since"
 ) -> datetime | None:
     """A window start: a datetime, a date, an ISO string, or a look-back like `1d`, `6h`, `2w`."""
     if value is None or isinstance(value, datetime):
@@ -44,7 +45,7 @@ def parse_since(
         return _aware(datetime.fromisoformat(text))
     except ValueError:
         raise KlinehouseError(
-            f"cannot read --since {value!r}: give an ISO date or time (2025-05-01, "
+            f"cannot read {what} {value!r}: give an ISO date or time (2025-05-01, "
             "2025-05-01T12:00Z) or a look-back such as 1d, 6h, 2w"
         ) from None
 
@@ -62,21 +63,26 @@ def validate(
     marts_schema: str = "marts",
     suites: Sequence[str] | None = None,
     home: Path | None = None,
+    as_of: str | datetime | date | None = None,
 ) -> ValidationReport:
     """Validate the warehouse (rows with open_time >= `since`, or everything).
 
     `url` defaults to the settings' DATABASE_URL; the schemas let tests validate
     copies; `suites` limits the run (default: all of `SUITE_NAMES`). Data Docs are
     written under `home` (default KLINEHOUSE_HOME) in `quality/data_docs/`.
+    `as_of` is the run's clock for "not in the future" and "stale" (default the
+    database's now(); a replay or backfill passes its own time); a look-back
+    `since` such as `1d` counts back from it.
     """
-    window = parse_since(since)
+    clock = parse_since(as_of, what="--as-of")
+    window = parse_since(since, now=clock)
     url = url or get_settings().require_database_url()
     chosen = _chosen_suites(suites)
     schemas = {"raw": _identifier(raw_schema), "marts": _identifier(marts_schema)}
     _require_tables(url, chosen, schemas)
     state = (home or paths.home()) / "quality"
     env = {
-        project.CONNECTION_VARS[name]: _gx_url(url, schema, window)
+        project.CONNECTION_VARS[name]: _gx_url(url, schema, window, clock)
         for name, schema in schemas.items()
     }
     env[project.RESULTS_DIR_VAR] = str(state / "validations")
@@ -92,7 +98,7 @@ def validate(
             results = [context.checkpoints.get(name).run() for name in names]
         finally:
             _dispose_engines(context)
-    return _report(results, chosen, schemas, window, state / "data_docs" / "index.html")
+    return _report(results, chosen, schemas, window, clock, state / "data_docs" / "index.html")
 
 
 def _chosen_suites(names: Sequence[str] | None) -> list[SuiteSpec]:
@@ -133,11 +139,12 @@ def _require_tables(url: str, chosen: list[SuiteSpec], schemas: dict[str, str]) 
         )
 
 
-def _gx_url(url: str, schema: str, since: datetime | None) -> str:
-    """SQLAlchemy URL whose sessions see `schema` first and carry the window start."""
+def _gx_url(url: str, schema: str, since: datetime | None, as_of: datetime | None) -> str:
+    """SQLAlchemy URL whose sessions see `schema` first and carry the window and clock."""
     options = f"-c search_path={schema}"
-    # Always set (empty = whole table): an inherited value must never narrow a run.
+    # Always set (empty = whole table, now()): an inherited value must never scope a run.
     options += f" -c {SINCE_SETTING}={since.isoformat() if since else ''}"
+    options += f" -c {AS_OF_SETTING}={as_of.isoformat() if as_of else ''}"
     separator = "&" if urlsplit(url).query else "?"
     return db.sqlalchemy_url(url) + f"{separator}options={quote(options, safe='')}"
 
@@ -169,6 +176,7 @@ def _report(
     chosen: list[SuiteSpec],
     schemas: dict[str, str],
     since: datetime | None,
+    as_of: datetime | None,
     docs_index: Path,
 ) -> ValidationReport:
     by_suite = {spec.name: spec for spec in chosen}
@@ -188,6 +196,7 @@ def _report(
         evaluated=evaluated,
         suites=tuple(spec.name for spec in chosen),
         since=since.isoformat() if since else None,
+        as_of=as_of.isoformat() if as_of else None,
         data_docs=docs_index if docs_index.exists() else None,
         statistics={},
     )

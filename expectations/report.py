@@ -36,11 +36,14 @@ class ValidationReport:
     evaluated: int  # expectations evaluated
     suites: tuple[str, ...]
     since: str | None
+    as_of: str | None  # the run's clock when not the database's now()
     data_docs: Path | None  # index.html of the Data Docs site
     statistics: Mapping[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         window = f"since {self.since}" if self.since else "whole tables"
+        if self.as_of:
+            window += f", as of {self.as_of}"
         head = (
             f"quality gate {'PASSED' if self.success else 'FAILED'}: "
             f"{self.evaluated - len(self.failures)}/{self.evaluated} expectations met "

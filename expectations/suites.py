@@ -15,18 +15,12 @@ import great_expectations as gx
 from great_expectations.expectations.expectation import Expectation
 
 from expectations import custom
+from expectations.window import SINCE_SQL
 from klinehouse import klines
 
 KEY: Final = list(klines.KEY)
 PRICES: Final = ("open", "high", "low", "close")
 VOLUMES: Final = ("volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume")
-
-# Where a `since` window applies: the session setting the gate puts on each connection.
-# An unset or empty setting means the whole table.
-SINCE_SETTING: Final = "klinehouse.since"
-_SINCE_SQL = (
-    f"coalesce(nullif(current_setting('{SINCE_SETTING}', true), ''), '-infinity')::timestamptz"
-)
 
 # Types as PostgreSQL reports them for raw.binance_klines (migration 0001, klines.COLUMNS).
 _PG_TYPES: Final = {
@@ -49,7 +43,7 @@ class SuiteSpec:
 
 def windowed(table: str) -> str:
     """The rows of `table` at or after the gate's `since` (all rows when none is set)."""
-    return f"SELECT * FROM {table} WHERE open_time >= {_SINCE_SQL}"
+    return f"SELECT * FROM {table} WHERE open_time >= {SINCE_SQL}"
 
 
 def _keys_and_bars() -> list[Expectation]:

@@ -42,6 +42,12 @@ def _transform() -> None:
     demo_step()
 
 
+def _validate() -> None:
+    from expectations.demo import step
+
+    step()
+
+
 def _train() -> None:
     from training.demo import step
 
@@ -59,6 +65,7 @@ STEPS: list[tuple[str, Callable[[], None]]] = [
     ("extract + load BTCUSDT, ETHUSDT 1h (Binance, else the local stand-in)", _extract),
     ("live candles: websocket stand-in -> raw + NOTIFY + lake, REST backfill (bounded)", _stream),
     ("warehouse: dbt build (staging -> intermediate -> marts, with tests)", _transform),
+    ("quality gate: Great Expectations on raw and marts (failure stops here)", _validate),
     ("training: walk-forward evaluation vs baselines, report, registry", _train),
     ("gRPC service: advice and a prediction over gRPC", _grpc_advice),
 ]

@@ -17,10 +17,19 @@ import click
     multiple=True,
     help="Only these suites (repeatable); default all. See `expectations/suites.py`.",
 )
+@click.option(
+    "--as-of",
+    help="The run's clock for 'not in the future' and 'stale' (ISO, UTC); default now. "
+    "For replays and backfills.",
+)
 @click.option("--raw-schema", default="raw", show_default=True, help="Schema of binance_klines.")
 @click.option("--marts-schema", default="marts", show_default=True, help="Schema of the marts.")
 def validate(
-    since: str | None, suites: tuple[str, ...], raw_schema: str, marts_schema: str
+    since: str | None,
+    suites: tuple[str, ...],
+    as_of: str | None,
+    raw_schema: str,
+    marts_schema: str,
 ) -> None:
     """Run the Great Expectations checkpoint; exit 1 and name each failure when data is bad.
 
@@ -29,7 +38,11 @@ def validate(
     from expectations.gate import validate as run_gate
 
     report = run_gate(
-        since, raw_schema=raw_schema, marts_schema=marts_schema, suites=suites or None
+        since,
+        raw_schema=raw_schema,
+        marts_schema=marts_schema,
+        suites=suites or None,
+        as_of=as_of,
     )
     click.echo(report.summary(), err=not report.success)
     if not report.success:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -97,6 +98,15 @@ def test_stale_streamed_series_fails(
     (failure,) = report.failures
     assert failure.unexpected_count == 1
     assert [k["symbol"] for k in failure.sample_keys] == ["XRPUSDT"]
+    # A replay validated as of its own clock: the dead series was live back then.
+    replay = validate(
+        url=warehouse,
+        raw_schema=schema,
+        suites=["raw_streamed_series"],
+        home=tmp_path,
+        as_of=datetime.now(UTC) - timedelta(minutes=59),
+    )
+    assert replay.success, replay.summary()
 
 
 def test_rsi_outside_0_100_fails(
