@@ -136,10 +136,13 @@ class ExpectFeaturesWarmedUp(_KeyedUnexpectedRows):
 class ExpectNoLabelOnLastBar(_KeyedUnexpectedRows):
     """A series' last bar has no next bar: its label must be NULL, never a guess."""
 
+    # One pass for each series' last bar, then a hash join (no per-row probe).
     unexpected_rows_query: str = (
-        "SELECT l.market, l.symbol, l.interval, l.open_time FROM (SELECT * FROM {batch}) AS l "
-        "WHERE (l.target_up IS NOT NULL OR l.target_log_return_1 IS NOT NULL) "
-        "AND NOT EXISTS (SELECT 1 FROM candle_labels n WHERE n.market = l.market "
-        "AND n.symbol = l.symbol AND n.interval = l.interval AND n.open_time > l.open_time)"
+        "SELECT l.market, l.symbol, l.interval, l.open_time FROM {batch} AS l "
+        "JOIN (SELECT market, symbol, interval, max(open_time) AS last_open_time "
+        "FROM candle_labels GROUP BY market, symbol, interval) AS s "
+        "ON s.market = l.market AND s.symbol = l.symbol AND s.interval = l.interval "
+        "AND l.open_time = s.last_open_time "
+        "WHERE l.target_up IS NOT NULL OR l.target_log_return_1 IS NOT NULL"
     )
     description: str = "no label on a series' last bar"

@@ -212,3 +212,20 @@ def test_bad_requests_get_clear_errors(warehouse: str, tmp_path: Path) -> None:
         validate(url=warehouse, raw_schema="raw; drop table x", home=tmp_path)
     with pytest.raises(KlinehouseError, match=r"nowhere\.candles missing .*klinehouse transform"):
         validate(url=warehouse, marts_schema="nowhere", suites=["candles"], home=tmp_path)
+
+
+def test_demo_step_passes_on_real_data(
+    warehouse: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from expectations.demo import step
+    from klinehouse.settings import get_settings
+
+    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", warehouse)
+    monkeypatch.setenv("KLINEHOUSE_HOME", str(tmp_path))
+    get_settings(fresh=True)
+    try:
+        step()  # raises when the gate fails
+    finally:
+        monkeypatch.undo()
+        get_settings(fresh=True)
+    assert (tmp_path / "quality" / "data_docs" / "index.html").is_file()
