@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,6 +25,33 @@ def _snapshot(url: str) -> dict[str, list[tuple]]:
         }
 
 
+def _one_minute_bars(first: int, count: int) -> pl.DataFrame:
+    """Deterministic 1m SOLUSDT bars number first..first+count (resampled by the marts)."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    minutes = range(first, first + count)
+    close = [Decimal(100) + Decimal((i * 37) % 101 - 50) / 10 for i in minutes]
+    return pl.DataFrame(
+        {
+            "market": "spot",
+            "symbol": "SOLUSDT",
+            "interval": "1m",
+            "open_time": [start + timedelta(minutes=i) for i in minutes],
+            "close_time": [start + timedelta(minutes=i + 1, milliseconds=-1) for i in minutes],
+            "open": close,
+            "high": [c + 1 for c in close],
+            "low": [c - 1 for c in close],
+            "close": close,
+            "volume": [Decimal(i % 13 + 1) for i in minutes],
+            "quote_volume": [Decimal(i % 13 + 1) * c for i, c in zip(minutes, close, strict=True)],
+            "trades": [i % 7 + 1 for i in minutes],
+            "taker_buy_base_volume": [Decimal(i % 13 + 1) / 2 for i in minutes],
+            "taker_buy_quote_volume": [None] * count,
+            "source": "rest",
+        },
+        schema_overrides={"taker_buy_quote_volume": pl.Decimal(38, 8)},
+    )
+
+
 def _rows_written(model: str) -> int:
     results = json.loads((target_dir() / "run_results.json").read_text())["results"]
     (result,) = [r for r in results if r["unique_id"] == f"model.klinehouse.{model}"]
@@ -41,6 +69,8 @@ def test_incremental_run_equals_full_refresh(
     new = [f for f in files if "2025-05" in f.name]
     assert len(old) == 12 and len(new) == 2
     load_archives(warehouse, old)
+    # Two days and ~3 h of 1m bars: the last 1h/4h/1d buckets are incomplete for now.
+    assert load_frame(_one_minute_bars(0, 3060), url=warehouse).inserted == 3060
     run_dbt(["run"])
     before = _snapshot(warehouse)
 
@@ -54,13 +84,18 @@ def test_incremental_run_equals_full_refresh(
     )
     revised = april.slice(700, 1).with_columns(close=pl.col("high"))  # still a valid candle
     assert load_frame(revised, url=warehouse).revised == 1
+    # 1m bars completing the open buckets (resampled incrementally from the new bars).
+    assert load_frame(_one_minute_bars(3060, 1500), url=warehouse).inserted == 1500
 
     run_dbt(["run"])
     incremental = _snapshot(warehouse)
     # Incremental really was: the revised bar (a day before the new month) and what
     # follows were rewritten, not the whole history.
-    assert _rows_written("candle_features") < 2 * (744 + 50)
-    assert len(incremental["candle_features"]) == len(before["candle_features"]) + 2 * 744
+    assert _rows_written("candle_features") < 2 * (744 + 50) + 2000
+    resampled = 300 + 100 + 25 + 7 + 1  # 5m, 15m, 1h, 4h, 1d bars completed (51 h -> 76 h)
+    assert len(incremental["candle_features"]) == len(before["candle_features"]) + 2 * 744 + (
+        1500 + resampled
+    )
 
     run_dbt(["run", "--full-refresh"])
     full = _snapshot(warehouse)
