@@ -108,7 +108,12 @@ async def bare_baseline(url: str, symbols: int, expected: int) -> float:
 
 
 async def run_ours(
-    url: str, symbols: int, expected: int | None, seconds: float | None, lake: bool
+    url: str,
+    symbols: int,
+    expected: int | None,
+    seconds: float | None,
+    lake: bool,
+    flush_rows: int = 500,
 ) -> tuple[float, dict[str, object]]:
     """Run the ingester until `expected` rows are committed (or for `seconds`)."""
     from extract.stream.ingester import StreamIngester, StreamOptions
@@ -116,7 +121,12 @@ async def run_ours(
 
     os.environ["KLINEHOUSE_BINANCE_WS_URL"] = url
     options = StreamOptions(
-        market="spot", symbols=_symbols(symbols), intervals=("1m",), lake=lake, backfill=False
+        market="spot",
+        symbols=_symbols(symbols),
+        intervals=("1m",),
+        lake=lake,
+        backfill=False,
+        flush_rows=flush_rows,
     )
     ingester = StreamIngester(options, settings=get_settings(fresh=True))
     task = asyncio.create_task(ingester.run())
@@ -159,6 +169,7 @@ def main() -> None:
     parser.add_argument(
         "--tick-ms", type=float, default=500.0, help="real ms per 1m candle, phase 3"
     )
+    parser.add_argument("--flush-rows", type=int, default=500, help="the ingester's --flush-rows")
     args = parser.parse_args()
     burst = args.symbols * args.burst_candles
 
@@ -167,7 +178,9 @@ def main() -> None:
         with standin(args.symbols, args.burst_candles, 0.0) as url:
             bare = asyncio.run(bare_baseline(url, args.symbols, burst))
         with standin(args.symbols, args.burst_candles, 0.0) as url:
-            ours, burst_result = asyncio.run(run_ours(url, args.symbols, burst, None, lake=False))
+            ours, burst_result = asyncio.run(
+                run_ours(url, args.symbols, burst, None, lake=False, flush_rows=args.flush_rows)
+            )
         print(f"  baseline (bare websocket receive + json parse): {bare:10,.0f} closed candles/s")
         print(f"  ours (socket -> committed rows, upsert+NOTIFY): {ours:10,.0f} closed candles/s")
         print(f"  ratio ours/baseline: {ours / bare:.3f}  ({burst:,} candles each)")
@@ -178,7 +191,11 @@ def main() -> None:
 
         ticks = int(args.seconds * 1000 / args.tick_ms) + 10
         with standin(args.symbols, ticks, args.tick_ms / 1000) as url:
-            _, result = asyncio.run(run_ours(url, args.symbols, None, args.seconds, lake=True))
+            _, result = asyncio.run(
+                run_ours(
+                    url, args.symbols, None, args.seconds, lake=True, flush_rows=args.flush_rows
+                )
+            )
         latency = result["latency"]
         rss = result["rss"]
         assert isinstance(latency, dict) and isinstance(rss, list) and rss

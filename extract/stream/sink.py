@@ -10,8 +10,7 @@ so listeners (the gRPC service) push new candles without polling.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 import psycopg
@@ -23,20 +22,19 @@ CHANNEL = "klinehouse_candles"
 
 
 def notification_payloads(df: pl.DataFrame) -> list[str]:
-    return [
-        json.dumps(
-            {
-                "market": market,
-                "symbol": symbol,
-                "interval": interval,
-                "open_time": open_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            },
-            separators=(",", ":"),
+    """One compact JSON object per candle (built by polars: thousands per flush)."""
+    return (
+        df.select(
+            pl.struct(
+                "market",
+                "symbol",
+                "interval",
+                pl.col("open_time").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ).struct.json_encode()
         )
-        for market, symbol, interval, open_time in df.select(
-            "market", "symbol", "interval", "open_time"
-        ).iter_rows()
-    ]
+        .to_series()
+        .to_list()
+    )
 
 
 class Committer:
@@ -57,10 +55,10 @@ class Committer:
             if self._conn is None or self._conn.closed:
                 self._conn = db.connect(self.url, autocommit=True)
             # One JSON document rather than a text[]: psycopg's array escaping costs more
-            # than the whole notify at a few hundred candles.
+            # than the whole notify at a few hundred candles. json keeps each element's text.
             self._conn.execute(
-                "SELECT pg_notify(%s, payload) FROM json_array_elements_text(%s::json) AS payload",
-                (CHANNEL, json.dumps(payloads)),
+                "SELECT pg_notify(%s, payload::text) FROM json_array_elements(%s::json) AS payload",
+                (CHANNEL, "[" + ",".join(payloads) + "]"),
             )
         except Exception:
             self.close()
