@@ -116,18 +116,26 @@ def to_klines(
 
 def _check_parsed(raw: pl.DataFrame, parsed: pl.DataFrame, what: str) -> None:
     """Every non-empty text value must have parsed: name the first one that did not."""
-    for name in parsed.columns:
-        if name not in raw.columns:
-            continue
-        given = raw[name].is_not_null() & (raw[name].str.strip_chars() != "")
-        bad = given & parsed[name].is_null()
-        required = not next(c for c in klines.COLUMNS if c.name == name).nullable
-        problem = (bad | ~given) if required else bad
-        if problem.any():
-            row = int(problem.arg_true()[0])
-            value = raw[name][row]
+    names = [n for n in parsed.columns if n in raw.columns]
+    both = pl.concat(
+        [raw.select(names).rename(lambda n: f"raw:{n}"), parsed.select(names)], how="horizontal"
+    )
+    nullable = {c.name: c.nullable for c in klines.COLUMNS}
+    problems = []
+    for name in names:
+        text = pl.col(f"raw:{name}")
+        given = text.is_not_null() & (text.str.strip_chars() != "")
+        bad = given & pl.col(name).is_null()
+        problems.append((bad if nullable[name] else bad | ~given).alias(name))
+    flags = both.select(problems)
+    # One pass over all columns; only a failing input pays for locating the row.
+    if not flags.select(pl.any_horizontal(pl.all().any())).item():
+        return
+    for name in names:
+        if flags[name].any():
+            row = int(flags[name].arg_true()[0])
             raise KlineParseError(
-                f"{what}: row {row + 1}, column {name!r}: cannot parse {value!r} "
+                f"{what}: row {row + 1}, column {name!r}: cannot parse {raw[name][row]!r} "
                 f"as {parsed.schema[name]}"
             )
 

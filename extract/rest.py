@@ -231,15 +231,21 @@ def _client_error(what: str, exc: BinanceAPIException) -> RestError:
     return RestError(f"{what}: HTTP {exc.status_code}, code {exc.code}: {exc.message}")
 
 
+_INT_FIELDS = ("open_time", "close_time", "trades")
+
+
 def rows_to_frame(
     rows: list[list[Any]], *, market: str, symbol: str, interval: str
 ) -> pl.DataFrame:
     """REST kline arrays (ms times, string decimals) in the kline schema, source 'rest'."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ARRAY_FIELDS)
+    # Column-wise construction: times and trade counts arrive as ints, decimals as text.
     raw = pl.DataFrame(
-        [[str(v) for v in row[:12]] for row in rows],
-        schema=dict.fromkeys(ARRAY_FIELDS, pl.String),
-        orient="row",
-    )
+        [
+            pl.Series(name, values, dtype=pl.Int64 if name in _INT_FIELDS else pl.String)
+            for name, values in zip(ARRAY_FIELDS, columns[: len(ARRAY_FIELDS)], strict=True)
+        ]
+    ).with_columns(pl.col(name).cast(pl.String) for name in _INT_FIELDS)
     return to_klines(
         raw,
         market=market,
