@@ -93,7 +93,10 @@ def test_sigterm_commits_everything_received_and_exits_0(
         )  # fmt: skip
         try:
             body = _wait_health(
-                port, proc, lambda status, b: b["closed_candles"] == 2 * CANDLES, timeout=60
+                port,
+                proc,
+                lambda status, b: b["closed_candles"] == 2 * CANDLES and status == 200,
+                timeout=60,
             )
             assert body["connected"] is True and body["committed"] == 0
             assert body["buffered"] == 2 * CANDLES
