@@ -291,12 +291,14 @@ class StreamIngester:
         while not self._stop.is_set():
             try:
                 async with connect(url, open_timeout=10, ping_interval=20, ping_timeout=20) as ws:
-                    attempt = 0
                     self._connected[index] = True
                     self.stats.connects += 1
                     awaiting_first = {self._series[s] for s in streams}
                     log.info("connected: %d streams on %s", len(streams), self.base_url)
                     async for frame in ws:
+                        # Backoff resets on data, not on connect: a server that accepts and
+                        # drops at once is not hammered.
+                        attempt = 0
                         self._on_frame(frame, awaiting_first)
                 log.warning("websocket closed by the server; reconnecting")
             except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
