@@ -96,6 +96,7 @@ def validate(
             names = [project.suite_checkpoint(spec.name) for spec in chosen]
         try:
             results = [context.checkpoints.get(name).run() for name in names]
+            project.build_docs(context, results)
         finally:
             _dispose_engines(context)
     return _report(results, chosen, schemas, window, clock, state / "data_docs" / "index.html")

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import great_expectations as gx
-from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.data_context import FileDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+)
 from great_expectations.datasource.fluent import PostgresDatasource
 from great_expectations.exceptions import DataContextError
 
@@ -72,7 +74,9 @@ def _checkpoint(name: str, definitions: list[gx.ValidationDefinition]) -> gx.Che
     return gx.Checkpoint(
         name=name,
         validation_definitions=definitions,
-        actions=[UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+        # No UpdateDataDocsAction: it rebuilds the site index once per suite; the gate
+        # builds the run's pages and the index once (`build_docs`).
+        actions=[],
         result_format=RESULT_FORMAT,
     )
 
@@ -141,8 +145,12 @@ def _same(stored: object, item: object) -> bool:
     if isinstance(stored, gx.Checkpoint) and isinstance(item, gx.Checkpoint):
         return [v.id for v in stored.validation_definitions] == [
             v.id for v in item.validation_definitions
-        ] and stored.result_format == item.result_format
+        ] and (stored.result_format, _actions(stored)) == (item.result_format, _actions(item))
     return False
+
+
+def _actions(checkpoint: gx.Checkpoint) -> list[str]:
+    return [f"{type(action).__name__}:{action.name}" for action in checkpoint.actions]
 
 
 def _without_ids(suite: gx.ExpectationSuite) -> list[dict[str, Any]]:
@@ -153,3 +161,12 @@ def _without_ids(suite: gx.ExpectationSuite) -> list[dict[str, Any]]:
         config.pop("id", None)
         found.append(config)
     return found
+
+
+def build_docs(context: FileDataContext, results: list[Any]) -> None:
+    """Render this run's validation results and their suites, then the index, once."""
+    identifiers: list[Any] = []
+    for result in results:
+        for identifier, suite_result in result.run_results.items():
+            identifiers += [identifier, ExpectationSuiteIdentifier(name=suite_result.suite_name)]
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)

@@ -101,6 +101,10 @@ def test_incremental_run_equals_full_refresh(
     full = _snapshot(warehouse)
     for mart in MARTS:
         assert incremental[mart] == full[mart], f"marts.{mart} differs after the incremental run"
+
+    run_dbt(["run"])  # nothing new: writes nothing, changes nothing
+    assert _rows_written("candle_features") == 0
+    assert _snapshot(warehouse) == full
     # The revision reached the marts: the revised close and the next label changed.
     revised_time = revised["open_time"][0]
     candle = next(r for r in full["candles"] if r[1] == "BTCUSDT" and r[3] == revised_time)
