@@ -211,8 +211,21 @@ class RestSource:
                 on_page(len(page))
             if len(page) < self.page_size:
                 break
-            cursor = int(page[-1][0]) + 1  # the next open_time after the page's last
+            last = int(page[-1][0])
+            if _next_grid_open(interval, last) > end_ms:
+                break  # a full last page that ends the range: no empty extra request
+            cursor = last + 1  # not last + interval: an off-grid open_time must not hide the next
         return rows
+
+
+def _next_grid_open(interval: str, open_ms: int) -> int:
+    """The first grid open_time after `open_ms` (weeks open on Mondays; months: a lower bound)."""
+    length = klines.interval_length(interval)
+    if length is None:
+        return open_ms + 28 * 86_400_000
+    step = int(length.total_seconds() * 1000)
+    offset = 4 * 86_400_000 if interval == "1w" else 0  # 1970-01-05 was a Monday
+    return offset + ((open_ms - offset) // step + 1) * step
 
 
 def _retry_after(response: Any) -> float:

@@ -38,6 +38,15 @@ def test_pagination_at_page_boundaries(
     assert binance_standin.stats.kline_requests == pages
 
 
+def test_range_ending_just_before_the_next_candle_costs_no_empty_request(
+    binance_standin: StandinThread,
+) -> None:
+    # The extractor's chunks end at next_open - 1 ms: a full last page must end the loop.
+    rows = RestSource("spot").klines_range("BNBUSDT", "1h", T0, T0 + 2000 * HOUR_MS - 1)
+    assert len(rows) == 2000
+    assert binance_standin.stats.kline_requests == 2
+
+
 def test_futures_pages_use_the_cheapest_weight_per_row(binance_standin: StandinThread) -> None:
     rest = RestSource("usdm")
     rows = rest.klines_range("BTCUSDT", "1m", T0, T0 + 999 * 60_000)
