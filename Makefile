@@ -48,7 +48,7 @@ test: venv node-deps  ## Run the test suite (starts its own private stack)
 
 lint:  venv ## ruff + mypy
 	$(BIN)/ruff check .
-	$(BIN)/mypy klinehouse extract training inference
+	$(BIN)/mypy klinehouse extract training inference expectations
 
 stack-up: venv  ## Start the local stack
 	$(BIN)/klinehouse stack up
