@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +27,9 @@ from klinehouse.settings import get_settings
 _RELATIVE: Final = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The run's connection strings live in os.environ while GX reads them: one run at a time
+# per process (threads of one worker must not see each other's schemas or windows).
+_RUN_LOCK: Final = threading.Lock()
 
 
 def parse_since(
@@ -87,7 +91,7 @@ def validate(
     }
     env[project.RESULTS_DIR_VAR] = str(state / "validations")
     env[project.DOCS_DIR_VAR] = str(state / "data_docs")
-    with _environment(env):
+    with _RUN_LOCK, _environment(env):
         context = project.open_context()
         project.sync(context)
         if len(chosen) == len(SUITES):
