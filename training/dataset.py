@@ -115,13 +115,17 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None) -> pl.DataFrame:
         raise KlinehouseError("the COPY of the training set returned nothing")
     buffer.seek(0)
     frame = pl.read_csv(buffer, schema=_schema())
-    return frame.with_columns(
-        pl.from_epoch("open_time_us", time_unit="us")
-        .dt.replace_time_zone("UTC")
-        .alias("open_time"),
-        pl.col(LABEL_CLASS).cast(pl.Boolean),
-    ).select(*KEYS, *NUMERIC_FEATURES, LABEL_RETURN, LABEL_CLASS).sort("open_time", "symbol")
     # sorted here, not in SQL: polars sorts in parallel, PostgreSQL's sort is one more pass
+    return (
+        frame.with_columns(
+            pl.from_epoch("open_time_us", time_unit="us")
+            .dt.replace_time_zone("UTC")
+            .alias("open_time"),
+            pl.col(LABEL_CLASS).cast(pl.Boolean),
+        )
+        .select(*KEYS, *NUMERIC_FEATURES, LABEL_RETURN, LABEL_CLASS)
+        .sort("open_time", "symbol")
+    )
 
 
 def labelled(frame: pl.DataFrame) -> pl.DataFrame:
