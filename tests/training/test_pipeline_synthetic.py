@@ -81,3 +81,18 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     assert again.status == "rejected"
     assert "champion" in again.reason
     assert registry.champion_version(marts_url) == result.version
+
+    # the registry through the CLI
+    from click.testing import CliRunner
+
+    from klinehouse.cli import cli
+
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["models", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert result.version in listed.output and again.version in listed.output
+    shown = runner.invoke(cli, ["models", "show"])
+    assert shown.exit_code == 0 and json.loads(shown.output)["version"] == result.version
+    refused = runner.invoke(cli, ["models", "promote", again.version])
+    assert refused.exit_code == 1 and "rejected" in refused.output
+    assert registry.champion_version(marts_url) == result.version
