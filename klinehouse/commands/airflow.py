@@ -121,7 +121,8 @@ def env() -> None:
     is_flag=True,
     help="Make the trained model champion even if the rule rejects it.",
 )
-def run_pipeline_command(start: str, end: str, force_promote: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Show Airflow's and the tasks' INFO logs.")
+def run_pipeline_command(start: str, end: str, force_promote: bool, verbose: bool) -> None:
     """Run the three DAGs in order with dag.test(), in this process, on the local stack."""
     from datetime import datetime
 
@@ -133,6 +134,7 @@ def run_pipeline_command(start: str, end: str, force_promote: bool) -> None:
         start=datetime.fromisoformat(window["start"]),
         end=datetime.fromisoformat(window["end"]),
         force_promote=force_promote,
+        quiet=not verbose,
     )
     for line in summary.lines():
         click.echo(line)

@@ -37,12 +37,12 @@ class AirflowSetupError(RuntimeError):
     """Airflow's metadata database could not be prepared; the message says why."""
 
 
-def airflow_home(home: Path | None = None) -> Path:
-    """`<KLINEHOUSE_HOME>/airflow`, unless AIRFLOW_HOME is set explicitly."""
-    configured = os.environ.get("AIRFLOW_HOME")
-    if configured:
-        return Path(configured)
-    return (home or paths.home()) / "airflow"
+def airflow_home(home: Path | None = None, base: Mapping[str, str] | None = None) -> Path:
+    """`<home>/airflow`; without `home`, AIRFLOW_HOME when set, else `<KLINEHOUSE_HOME>/airflow`."""
+    if home is not None:
+        return home / "airflow"
+    configured = (os.environ if base is None else base).get("AIRFLOW_HOME")
+    return Path(configured) if configured else paths.home() / "airflow"
 
 
 def venv_bin() -> Path:
@@ -82,7 +82,7 @@ def airflow_env(
     port and the base URL its task runners call back on.
     """
     base = os.environ if base is None else base
-    af_home = airflow_home(home)
+    af_home = airflow_home(home, base)
     env: dict[str, str] = {
         "AIRFLOW_HOME": str(af_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),

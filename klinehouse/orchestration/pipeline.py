@@ -57,14 +57,25 @@ class PipelineSummary:
         out.append(f"raw.binance_klines: {self.raw_rows} rows")
         out += [f"marts.{name}: {rows} rows" for name, rows in self.mart_rows.items()]
         out.append(f"champion model: {self.champion_version or 'none'}")
+        out.append(
+            "Airflow UI with these runs: .venv/bin/klinehouse airflow  -> http://localhost:8080"
+        )
         return out
 
 
-def prepare_airflow() -> dict[str, str]:
-    """Apply the Airflow env of this KLINEHOUSE_HOME, migrate its metadata DB, write the dbt manifest."""
+def prepare_airflow(*, quiet: bool = False) -> dict[str, str]:
+    """Apply the Airflow env of this KLINEHOUSE_HOME, migrate its metadata DB, write the dbt manifest.
+
+    `quiet` keeps Airflow's and the tasks' INFO logs off the console (before airflow's import).
+    """
+    import os
+
     from klinehouse.orchestration.dbt import ensure_manifest
     from klinehouse.orchestration.env import apply_env, migrate_metadata_db
     from klinehouse.settings import get_settings
+
+    if quiet:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
     env = apply_env(database_url=get_settings(fresh=True).require_database_url())
     migrate_metadata_db()
@@ -117,14 +128,17 @@ def run_one(dag_id: str, run_conf: dict[str, Any] | None = None) -> DagRunResult
     return result
 
 
-def run_pipeline(*, start: datetime, end: datetime, force_promote: bool = False) -> PipelineSummary:
+def run_pipeline(
+    *, start: datetime, end: datetime, force_promote: bool = False, quiet: bool = False
+) -> PipelineSummary:
     """Extract-load [start, end), then transform, then training, each with `dag.test()`.
 
     Raises PipelineFailed at the first run that fails. `force_promote` makes the
     trained model champion even when the registry's rule rejects it (recorded as
-    a promotion by hand), e.g. for a demo that must serve something.
+    a promotion by hand), e.g. for a demo that must serve something; `quiet`
+    keeps Airflow's INFO logs off the console.
     """
-    prepare_airflow()
+    prepare_airflow(quiet=quiet)
     confs: dict[str, dict[str, Any]] = {
         "klines_extract_load": {"start": start.isoformat(), "end": end.isoformat()},
         "model_training": {"force_promote": force_promote},

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from klinehouse.orchestration import config
 from klinehouse.orchestration.env import DAGS_FOLDER
 
@@ -65,7 +63,9 @@ def test_assets_chain_extract_transform_training(dagbag: Any) -> None:
     transform = dagbag.dags["klines_transform"]
     training = dagbag.dags["model_training"]
     assert extract_load.get_task("publish").outlets == [RAW_KLINES]
-    assert transform.timetable.asset_condition == RAW_KLINES
+    from airflow.sdk import AssetAll
+
+    assert transform.timetable.asset_condition == AssetAll(RAW_KLINES)
     assert transform.get_task("quality_gate").outlets == [MARTS]
     assert training.get_task("quality_gate").inlets == [MARTS]
     assert training.get_task("promote").outlets == [CHAMPION_MODEL]
@@ -82,7 +82,7 @@ def test_transform_has_one_dbt_task_per_model_before_the_gate(
     dag = dagbag.dags["klines_transform"]
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
     assert {
-        t.split(".")[1].removesuffix("_build").removesuffix("_run") for t in dbt_tasks
+        t.split(".")[1].removesuffix("_build").removesuffix("_model") for t in dbt_tasks
     } >= models
     assert len(dbt_tasks) == len(models)
     gate_upstream = dag.get_task("quality_gate").get_flat_relative_ids(upstream=True)
@@ -112,17 +112,27 @@ def test_dag_files_do_not_import_heavy_modules(
     assert loaded == [], f"DAG files import heavy modules at parse time: {loaded}"
 
 
-@pytest.mark.parametrize("bad", ["spot:BTCUSDT", "spot:X:1h,spot:X:1h"])
 def test_bad_series_config_is_an_import_error_naming_it(
-    airflow_env: dict[str, str], dbt_manifest: Path, bad: str
+    airflow_env: dict[str, str], dbt_manifest: Path
 ) -> None:
     probe = (
+        "import os\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
-        f"bag = DagBag(dag_folder={str(DAGS_FOLDER / 'klines_extract_load.py')!r})\n"
-        "print(list(bag.import_errors.values())[0].strip().splitlines()[-1])\n"
+        "for bad in ('spot:BTCUSDT', 'spot:X:1h,spot:X:1h'):\n"
+        "    os.environ['KLINEHOUSE_PIPELINE_SERIES'] = bad\n"
+        f"    bag = DagBag(dag_folder={str(DAGS_FOLDER / 'klines_extract_load.py')!r})\n"
+        "    print('RESULT', list(bag.import_errors.values())[0].strip().splitlines()[-1])\n"
     )
-    env = {**os.environ, "KLINEHOUSE_PIPELINE_SERIES": bad}
     result = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", probe],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert "KLINEHOUSE_PIPELINE_SERIES" in result.stdout, result.stdout + result.stderr[-1000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 2, result.stdout + result.stderr[-1000:]
+    assert (
+        "expected market:SYMBOL:interval" in lines[0] and "KLINEHOUSE_PIPELINE_SERIES" in lines[0]
+    )
+    assert "twice" in lines[1]

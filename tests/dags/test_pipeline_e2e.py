@@ -133,22 +133,27 @@ def test_three_dags_in_order_fill_raw_marts_and_the_registry(pipeline_env: str) 
     if status == "champion":
         assert training.task_states["promote"] == "success"
         assert training.xcom["promote"]["champion"] == version
-        assert len(_asset_events(CHAMPION_MODEL.name)) == 1
+        assert summary.champion_version == version
     else:
         assert status == "rejected"
         assert training.task_states["promote"] == "skipped"
-        assert summary.champion_version is None and not _asset_events(CHAMPION_MODEL.name)
-        # on demand, by hand: the next candidate is promoted despite the rule, and says so
-        forced = run_one("model_training", {"force_promote": True})
-        assert forced.task_states["promote"] == "success"
-        assert forced.xcom["promote"]["forced"] is True
-        assert forced.xcom["promote"]["reason"].startswith("promoted by hand despite")
-        assert len(_asset_events(CHAMPION_MODEL.name)) == 1
+        assert summary.champion_version is None
+    events_before = len(_asset_events(CHAMPION_MODEL.name))
+    assert events_before == (1 if status == "champion" else 0)
+
+    # on demand, by hand: the next candidate becomes champion whatever the rule says
+    forced = run_one("model_training", {"force_promote": True})
+    assert forced.task_states["promote"] == "success"
+    assert forced.xcom["promote"]["forced"] is True
+    new_version = forced.xcom["promote"]["champion"]
+    assert new_version != version
+    assert len(_asset_events(CHAMPION_MODEL.name)) == events_before + 1
     with psycopg.connect(pipeline_env) as conn:
-        champions = conn.execute(
-            "SELECT version FROM ml.model_registry WHERE status = 'champion'"
-        ).fetchall()
-    assert len(champions) == 1
+        statuses = dict(conn.execute("SELECT version, status FROM ml.model_registry").fetchall())
+    assert statuses == {
+        version: "retired" if status == "champion" else status,
+        new_version: "champion",
+    }
 
     # the Assets chained the DAGs and carry what happened
     raw_events = _asset_events(RAW_KLINES.name)
