@@ -142,6 +142,22 @@ def test_429_waits_retry_after_then_resumes(
     assert binance_standin.stats.status_counts[429] == 1
 
 
+def test_418_ban_waits_retry_after_too(binance_standin: StandinThread) -> None:
+    binance_standin.config.faults.append(Fault(418, 1, path_contains="/klines", retry_after=1))
+    rest = RestSource("spot")
+    rows = rest.klines_range("BNBUSDT", "1h", T0, T0 + 9 * HOUR_MS)
+    assert len(rows) == 10
+    assert rest.counters.throttled == 1 and rest.pacer.paused_seconds >= 1.0
+
+
+def test_timeouts_are_retried_then_reported(binance_standin: StandinThread) -> None:
+    binance_standin.config.latency_s = 0.5
+    rest = RestSource("spot", timeout=0.1, backoff_base=0.01, max_attempts=2)
+    with pytest.raises(RestError, match=r"gave up after 2 attempts \(ReadTimeout\)"):
+        rest.klines_page("BNBUSDT", "1h", T0, T0 + HOUR_MS)
+    assert rest.counters.retries == 1
+
+
 def test_pacer_waits_retry_after() -> None:
     now = [0.0]
     pacer = WeightPacer(6000, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
