@@ -109,7 +109,12 @@ def bare_baseline(url: str, market: str, symbols: list[str], pages: int, workers
                 if not jobs:
                     return
                 symbol, t = jobs.pop()
-            params = {"symbol": symbol, "interval": "1m", "startTime": t, "limit": limit}
+            params: dict[str, str | int] = {
+                "symbol": symbol,
+                "interval": "1m",
+                "startTime": t,
+                "limit": limit,
+            }
             response = session.get(f"{url}{KLINES_PATH[market]}", params=params, timeout=30)
             response.raise_for_status()
             rows = response.json()
