@@ -73,9 +73,9 @@ class RichProgress:
         task = self._tasks.get(label)
         if task is None:
             task = self._tasks[label] = self._progress.add_task(label, total=0, note="")
-        total = self._progress.tasks[task].total
+        # The estimate (grid candles) exceeds what gaps and the forming candle leave: close at 100 %.
         completed = self._progress.tasks[task].completed
-        self._progress.update(task, total=max(total or 0, completed), note=message)
+        self._progress.update(task, total=completed, note=message)
 
 
 def _parse_time(value: str | None, option: str) -> datetime | None:
