@@ -9,7 +9,7 @@ and only a passing gate emits the marts Asset that training waits for.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 from cosmos import DbtTaskGroup
 
 from klinehouse.orchestration import config, dbt
@@ -38,10 +38,16 @@ def klines_transform() -> None:
 
     @task(outlets=[MARTS], retries=0)
     def quality_gate() -> dict[str, object]:
-        """Validate the marts; a failure fails the run (no retry: the data, not the network, is wrong)."""
+        """Validate the rows the triggering loads brought (whole tables on a manual run).
+
+        A failure fails the run and emits no marts Asset (no retry: the data, not the
+        network, is wrong); model_training validates whole tables again before training.
+        """
         from klinehouse.orchestration import tasks
 
-        return tasks.quality_gate()
+        events = get_current_context()["triggering_asset_events"]
+        extras = [dict(e.extra or {}) for e in events.get(RAW_KLINES, [])]
+        return tasks.quality_gate(since=tasks.gate_since(extras))
 
     marts >> quality_gate()
 

@@ -137,15 +137,31 @@ def summarise_loads(
     }
 
 
-def quality_gate() -> dict[str, Any]:
-    """Run the Great Expectations gate on the marts; raise QualityGateFailed when it fails."""
+def gate_since(event_extras: Sequence[Mapping[str, Any]]) -> str | None:
+    """The earliest window start among the raw-klines events that triggered a transform.
+
+    None (validate whole tables) when there is no event (a manual run) or one
+    lacks its window.
+    """
+    starts = [extra.get("start") for extra in event_extras]
+    if not starts or not all(isinstance(s, str) for s in starts):
+        return None
+    return min(_utc(str(s)) for s in starts).isoformat()
+
+
+def quality_gate(since: str | None = None) -> dict[str, Any]:
+    """Run the Great Expectations gate (rows from `since`, else whole tables).
+
+    Raises QualityGateFailed, naming the failed expectations, when it fails.
+    """
     from expectations.gate import validate
 
-    report = validate()
+    report = validate(since)
     if not report.success:
         raise QualityGateFailed(report.summary())
     return {
         "success": True,
+        "since": since,
         "evaluated": report.evaluated,
         "suites": list(report.suites),
         "data_docs": str(report.data_docs) if report.data_docs else None,

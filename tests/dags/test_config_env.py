@@ -134,3 +134,12 @@ def test_airflow_env_values_already_set_win(tmp_path: Path) -> None:
     assert "AIRFLOW__CORE__EXECUTOR" not in env
     assert env["PATH"].endswith(os.pathsep + "/usr/bin")
     assert warehouse_conn_uri("postgresql://a:b@h:1/d") == "postgres://a:b@h:1/d"
+
+
+def test_gate_since_is_the_earliest_triggering_window() -> None:
+    from klinehouse.orchestration.tasks import gate_since
+
+    events = [{"start": "2025-03-01T10:00:00+00:00"}, {"start": "2025-03-01T08:00:00Z"}]
+    assert gate_since(events) == "2025-03-01T08:00:00+00:00"
+    assert gate_since([]) is None  # a manual run: whole tables
+    assert gate_since([{"start": "2025-03-01T10:00:00+00:00"}, {}]) is None
