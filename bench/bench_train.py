@@ -1,6 +1,6 @@
 """Benchmark of training: our path from the warehouse against CatBoost's fit alone.
 
-    .venv/bin/python bench/bench_train.py [--rows 1000000] [--symbols 10] [--iterations 400]
+    .venv/bin/python bench/bench_train.py [--rows 1000000] [--symbols 10] [--iterations 400] [--repeat 2]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME),
 writes `--rows` synthetic feature rows (with labels) into tables shaped like
@@ -13,7 +13,9 @@ process so that peak memory (ru_maxrss) is its own:
    preparation (labelled rows, feature frame, Pool) + `training.models.fit_classifier`
    with the same configuration.
 
-Prints wall time and peak RSS of both and the ratio ours / fit alone (goal <= 1.3).
+The two alternate `--repeat` times; the fastest run of each is kept (on a shared
+machine the neighbours' load only ever adds time). Prints wall time, CPU seconds and
+peak RSS of both and the ratio ours / fit alone (goal <= 1.3).
 """
 
 from __future__ import annotations
@@ -145,6 +147,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=2, help="Alternating runs of each; min kept.")
     args = parser.parse_args()
 
     with private_stack() as home:
@@ -155,8 +158,19 @@ def main() -> None:
         print(
             f"setup: {args.rows:,} synthetic rows written to the marts in {time.perf_counter() - t0:.1f}s"
         )
-        base = _in_child(baseline, args.rows, args.symbols, args.iterations)
-        mine = _in_child(ours, str(home), args.iterations)
+        # alternate the two and keep each one's fastest run: neighbours' load only adds time
+        bases, mines = [], []
+        for _ in range(max(1, args.repeat)):
+            bases.append(_in_child(baseline, args.rows, args.symbols, args.iterations))
+            mines.append(_in_child(ours, str(home), args.iterations))
+        base = min(bases, key=lambda r: r["fit"])
+        mine = min(mines, key=lambda r: r["total"])
+        print(
+            "runs (wall s): baseline",
+            [round(r["fit"], 1) for r in bases],
+            "ours",
+            [round(r["total"], 1) for r in mines],
+        )
 
     print(
         f"\nrows {mine['rows']:,}, {args.iterations} iterations, depth {_config(1).depth}, thread_count=2"
