@@ -16,13 +16,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from klinehouse import paths
 from klinehouse.orchestration.env import WAREHOUSE_CONN_ID, venv_bin
+from klinehouse.transform import PROJECT_DIR
 
 if TYPE_CHECKING:
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 
-DBT_PROJECT = paths.REPO_ROOT / "dbt_project"
 PROFILE_NAME = "klinehouse"
 TARGET_NAME = "airflow"
 
@@ -59,7 +58,7 @@ def project_config() -> ProjectConfig:
             "or run `dbt parse` in dbt_project/"
         )
     return ProjectConfig(
-        dbt_project_path=DBT_PROJECT,
+        dbt_project_path=PROJECT_DIR,
         manifest_path=manifest_path(),
         project_name=PROFILE_NAME,
         install_dbt_deps=False,
