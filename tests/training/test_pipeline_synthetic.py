@@ -30,8 +30,18 @@ def marts_url(database_url: str, lake_settings: Settings, monkeypatch: pytest.Mo
     return database_url
 
 
-def test_dataset_reads_the_marts_columnar(marts_url: str) -> None:
+def test_dataset_reads_the_marts_columnar(marts_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = synthetic.frame(bars=900, signal=1.0)
+    whole = load_dataset(DatasetSpec(), url=marts_url)
+    monkeypatch.setattr("training.dataset._CHUNK_BYTES", 4096)  # many chunks, cut mid-block
+    assert load_dataset(DatasetSpec(), url=marts_url).equals(whole)
+    assert whole.height == expected.height
+    empty = load_dataset(DatasetSpec(symbols=("NOPEUSDT",)), url=marts_url)
+    assert empty.is_empty() and empty.columns == whole.columns
+    with pytest.raises(KlinehouseError, match="no rows"):
+        train(DatasetSpec(symbols=("NOPEUSDT",)), register=False)
+    with pytest.raises(KlinehouseError, match="unknown interval"):
+        load_dataset(DatasetSpec(interval="7m"), url=marts_url)
     got = load_dataset(DatasetSpec(symbols=("ETHUSDT",)), url=marts_url)
     want = expected.filter(pl.col("symbol") == "ETHUSDT")
     assert got.height == want.height == 900
