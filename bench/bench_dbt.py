@@ -13,7 +13,9 @@ each through extract.load.load_frame, then times, with dbt in-process
 
 and prints both wall times, the sum of dbt's per-model execution times (the SQL
 alone, without dbt's fixed per-invocation cost), and the ratios. Models only:
-`dbt build` also runs the data tests, which scan whole tables either way.
+`dbt build` also runs the data tests, which scan whole tables either way. Last, the
+serving read of marts.candle_features_latest (computed at query time) against the
+same rows from the table.
 """
 
 from __future__ import annotations
@@ -100,6 +102,35 @@ def _timed_run(args: list[str]) -> tuple[float, float]:
     return time.perf_counter() - started, _model_seconds()
 
 
+def _time_latest_view(url: str, series: int) -> None:
+    """Serving's read: the newest features of every series, from the view (computed at
+    query time from raw) against the same rows from the incremental table."""
+    import statistics
+
+    import psycopg
+
+    queries = {
+        "view  marts.candle_features_latest": "SELECT * FROM marts.candle_features_latest"
+        " WHERE market = 'spot' AND interval = '1h'",
+        "table marts.candle_features (newest row per symbol)": "SELECT DISTINCT ON (symbol) *"
+        " FROM marts.candle_features WHERE market = 'spot' AND interval = '1h'"
+        " ORDER BY symbol, open_time DESC",
+    }
+    timings = {}
+    with psycopg.connect(url) as conn:
+        for name, statement in queries.items():
+            samples = []
+            for _ in range(5):
+                started = time.perf_counter()
+                rows = conn.execute(statement).fetchall()
+                samples.append(time.perf_counter() - started)
+            assert len(rows) == series, (name, len(rows))
+            timings[name] = statistics.median(samples)
+            print(f"latest features {name}: {timings[name] * 1000:8.1f} ms (median of 5)")
+    view, table = timings.values()
+    print(f"ratio view/table: {view / table:.1f}x (the view is fresh without a dbt run)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", type=int, default=20)
@@ -151,6 +182,7 @@ def main() -> int:
             f"ratio incremental/full: {inc_wall / full_wall:.1%} wall, "
             f"{inc_sql / full_sql:.1%} in models (goal <= 10%)"
         )
+        _time_latest_view(url, options.series)
     finally:
         stack_down(home)
         shutil.rmtree(home, ignore_errors=True)
