@@ -57,7 +57,7 @@ def _schema() -> dict[str, pl.DataType]:
     return schema
 
 
-def _query(spec: DatasetSpec) -> sql.Composed:
+def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
     numeric = sql.SQL(", ").join(
         sql.SQL("f.{}::float8 AS {}").format(sql.Identifier(c), sql.Identifier(c))
         for c in NUMERIC_FEATURES
@@ -72,6 +72,15 @@ def _query(spec: DatasetSpec) -> sql.Composed:
         conditions.append(sql.SQL("f.open_time >= {}").format(sql.Literal(spec.start)))
     if spec.end:
         conditions.append(sql.SQL("f.open_time < {}").format(sql.Literal(spec.end)))
+    if parts > 1:
+        # interleaved bars (bar index mod parts): balanced whatever the symbols
+        length = INTERVALS[spec.interval]
+        step = int(length.total_seconds()) if length else 86400
+        conditions.append(
+            sql.SQL("mod((extract(epoch FROM f.open_time))::bigint / {}, {}) = {}").format(
+                sql.Literal(step), sql.Literal(parts), sql.Literal(part)
+            )
+        )
     return sql.SQL(
         "SELECT f.market, f.symbol, f.interval,"
         " (extract(epoch FROM f.open_time) * 1000000)::bigint AS open_time_us, {numeric},"
@@ -94,27 +103,14 @@ def _parse(chunk: bytes) -> pl.DataFrame:
     return pl.read_csv(io.BytesIO(chunk), has_header=False, schema=_schema())
 
 
-def load_dataset(spec: DatasetSpec, *, url: str | None = None) -> pl.DataFrame:
-    """Features and labels of `spec`, ordered by (open_time, symbol).
-
-    Rows whose label is NULL (last bar of a series, next bar missing) are kept:
-    the caller decides (training drops them, the fingerprint counts them).
-    """
-    spec.validate()
-    parts: list[pl.DataFrame] = []
+def _copy_part(spec: DatasetSpec, url: str | None, part: int, parts: int) -> list[pl.DataFrame]:
+    chunks: list[pl.DataFrame] = []
     with connect(url) as conn:
-        missing = conn.execute(
-            "SELECT t FROM unnest(ARRAY['marts.candle_features', 'marts.candle_labels']) t"
-            " WHERE to_regclass(t) IS NULL"
-        ).fetchall()
-        if missing:
-            names = ", ".join(r[0] for r in missing)
-            raise KlinehouseError(f"{names} not found: run `klinehouse transform` first")
         # Freshly built marts often have no statistics yet; the planner then guesses one
         # row and picks a nested loop (3 s per 100k rows instead of 0.2 s). A training
         # read always joins large slices: a hash or merge join is right.
         conn.execute("SET LOCAL enable_nestloop = off")
-        copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(_query(spec))
+        copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(_query(spec, part, parts))
         pending = bytearray()
         with conn.cursor() as cur, cur.copy(copy_sql) as copy:
             for block in copy:
@@ -123,11 +119,42 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None) -> pl.DataFrame:
                     # parse whole lines as they arrive: the CSV text never exists in full
                     cut = pending.rfind(b"\n") + 1
                     if cut:
-                        parts.append(_parse(bytes(pending[:cut])))
+                        chunks.append(_parse(bytes(pending[:cut])))
                         del pending[:cut]
         if pending:
-            parts.append(_parse(bytes(pending)))
-    frame = pl.concat(parts) if parts else pl.DataFrame(schema=_schema())
+            chunks.append(_parse(bytes(pending)))
+    return chunks
+
+
+def load_dataset(spec: DatasetSpec, *, url: str | None = None, workers: int = 2) -> pl.DataFrame:
+    """Features and labels of `spec`, ordered by (open_time, symbol).
+
+    Rows whose label is NULL (last bar of a series, next bar missing) are kept:
+    the caller decides (training drops them, the fingerprint counts them).
+    `workers` COPY streams read interleaved bars in parallel.
+    """
+    spec.validate()
+    if workers < 1:
+        raise KlinehouseError(f"workers must be at least 1, got {workers}")
+    with connect(url) as conn:
+        missing = conn.execute(
+            "SELECT t FROM unnest(ARRAY['marts.candle_features', 'marts.candle_labels']) t"
+            " WHERE to_regclass(t) IS NULL"
+        ).fetchall()
+    if missing:
+        names = ", ".join(r[0] for r in missing)
+        raise KlinehouseError(f"{names} not found: run `klinehouse transform` first")
+    if workers == 1:
+        chunks = _copy_part(spec, url, 0, 1)
+    else:
+        # PostgreSQL renders one COPY on one core: two connections render in parallel,
+        # while polars parses (GIL released) the chunks that already arrived
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda k: _copy_part(spec, url, k, workers), range(workers)))
+        chunks = [c for part in results for c in part]
+    frame = pl.concat(chunks) if chunks else pl.DataFrame(schema=_schema())
     # sorted here, not in SQL: polars sorts in parallel, PostgreSQL's sort is one more pass
     return (
         frame.with_columns(

@@ -32,7 +32,8 @@ def marts_url(database_url: str, lake_settings: Settings, monkeypatch: pytest.Mo
 
 def test_dataset_reads_the_marts_columnar(marts_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = synthetic.frame(bars=900, signal=1.0)
-    whole = load_dataset(DatasetSpec(), url=marts_url)
+    whole = load_dataset(DatasetSpec(), url=marts_url, workers=1)
+    assert load_dataset(DatasetSpec(), url=marts_url, workers=3).equals(whole)
     monkeypatch.setattr("training.dataset._CHUNK_BYTES", 4096)  # many chunks, cut mid-block
     assert load_dataset(DatasetSpec(), url=marts_url).equals(whole)
     assert whole.height == expected.height
