@@ -46,8 +46,9 @@ def klines_extract_load() -> None:
         from klinehouse.orchestration import tasks
 
         ctx = get_current_context()
+        # a run triggered without a logical date (API, UI "trigger") has no data interval
         return tasks.extraction_window(
-            ctx["data_interval_start"], ctx["data_interval_end"], ctx["params"]
+            ctx.get("data_interval_start"), ctx.get("data_interval_end"), ctx["params"]
         )
 
     @task(max_active_tis_per_dagrun=4, map_index_template="{{ series_label }}")

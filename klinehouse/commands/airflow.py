@@ -62,8 +62,13 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 @click.option(
     "--port", type=int, default=None, help="API server / UI port (default 8080, or a free one)."
 )
+@click.option(
+    "--standin",
+    is_flag=True,
+    help="Serve the local Binance stand-in (../shared/data) to the DAGs, for offline runs.",
+)
 @click.pass_context
-def airflow(ctx: click.Context, port: int | None) -> None:
+def airflow(ctx: click.Context, port: int | None, standin: bool) -> None:
     """Start Airflow standalone against the local stack (Ctrl-C stops it).
 
     The UI shows the klinehouse DAGs, their runs and their Assets. Log in as
@@ -72,6 +77,17 @@ def airflow(ctx: click.Context, port: int | None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    with contextlib.ExitStack() as stack:
+        if standin:
+            from klinehouse.standin.binance_rest import StandinThread, default_data_dir
+
+            server = stack.enter_context(StandinThread(default_data_dir()))
+            os.environ.update(server.env())
+            click.echo(f"Binance stand-in for the DAGs: {server.url}")
+        _run_standalone(port)
+
+
+def _run_standalone(port: int | None) -> None:
     env, api_port = _prepare(port)
     airflow_bin = shutil.which("airflow", path=env["PATH"])
     if not airflow_bin:

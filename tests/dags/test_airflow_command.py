@@ -11,9 +11,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from klinehouse.settings import Settings
@@ -22,9 +24,14 @@ from klinehouse.stack._proc import free_port, pid_alive
 BOOT_TIMEOUT = 240.0
 
 
-def _get(url: str, token: str | None = None) -> Any:
+def _get(url: str, token: str | None = None, *, method: str = "GET", body: Any = None) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=10) as r:
         return json.loads(r.read())
 
 
@@ -67,17 +74,32 @@ def _group_members(pgid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_airflow_standalone_serves_the_dags_and_stops_on_ctrl_c(
-    stack: Settings, airflow_env: dict[str, str], dbt_manifest: Path, tmp_path: Path
+def test_airflow_standalone_runs_the_dags_and_stops_on_ctrl_c(
+    stack: Settings,
+    airflow_env: dict[str, str],
+    dbt_manifest: Path,
+    database_url: str,
+    lake_settings: Settings,
+    shared_data: Path,
+    tmp_path: Path,
 ) -> None:
+    """`klinehouse airflow --standin`: the UI's API lists the DAGs; a triggered extract-load
+    run goes through the scheduler and the LocalExecutor's workers into raw; Ctrl-C stops all."""
     port = free_port(18793)
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "airflow.log"
     klinehouse = Path(sys.executable).parent / "klinehouse"
     with log.open("wb") as out:
+        env = {
+            **os.environ,
+            "KLINEHOUSE_DATABASE_URL": database_url,
+            "KLINEHOUSE_LAKE_URI": lake_settings.lake_uri,
+            "KLINEHOUSE_TASK_RETRIES": "0",  # a failure shows at once, not after backoff
+        }
+        env.pop("AIRFLOW_CONN_KLINEHOUSE_WAREHOUSE", None)  # derived again from the URL above
         proc = subprocess.Popen(
-            [str(klinehouse), "airflow", "--port", str(port)],
-            env={**os.environ},
+            [str(klinehouse), "airflow", "--port", str(port), "--standin"],
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -115,6 +137,37 @@ def test_airflow_standalone_serves_the_dags_and_stops_on_ctrl_c(
         }
         assert all(d["is_paused"] for d in dags["dags"])
         assert _get(f"{base}/api/v2/importErrors", token)["total_entries"] == 0
+
+        # one day of BTCUSDT and ETHUSDT through the scheduler and the executor's workers
+        dag_url = f"{base}/api/v2/dags/klines_extract_load"
+        _get(dag_url, token, method="PATCH", body={"is_paused": False})
+        run = _get(
+            f"{dag_url}/dagRuns",
+            token,
+            method="POST",
+            body={
+                "logical_date": None,
+                "conf": {"start": "2025-02-01T00:00:00Z", "end": "2025-02-02T00:00:00Z"},
+            },
+        )
+        finished = _wait(
+            "the triggered run to finish",
+            lambda: (
+                (r := _get(f"{dag_url}/dagRuns/{run['dag_run_id']}", token))["state"]
+                in {"success", "failed"}
+                and r
+            ),
+            time.monotonic() + BOOT_TIMEOUT,
+            log,
+        )
+        assert finished["state"] == "success"
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT symbol, count(*) FROM raw.binance_klines WHERE open_time >= %s"
+                " AND open_time < %s GROUP BY symbol ORDER BY symbol",
+                (datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 2, 2, tzinfo=UTC)),
+            ).fetchall()
+        assert rows == [("BTCUSDT", 24), ("ETHUSDT", 24)]
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:
