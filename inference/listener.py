@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from klinehouse import channels
+
 log = logging.getLogger(__name__)
 
-CANDLES_CHANNEL = "klinehouse_candles"
-MODELS_CHANNEL = "klinehouse_models"
+CANDLES_CHANNEL = channels.CANDLES
+MODELS_CHANNEL = channels.MODELS
+MARTS_CHANNEL = channels.MARTS
 # marts.candles is an incremental dbt table: a candle the ingester announced reaches it
-# only when the transform runs. Whoever runs it sends `NOTIFY klinehouse_marts` after;
-# every stream then catches up (the payload is ignored).
-MARTS_CHANNEL = "klinehouse_marts"
+# only when the transform runs; klinehouse.transform.run_dbt sends MARTS_CHANNEL after
+# each run, and every stream then catches up (the payload is ignored).
 
 
 @dataclass(eq=False)

@@ -27,6 +27,7 @@ _LOCK = threading.Lock()  # dbtRunner shares process-global state: one invocatio
 _FAILED = {"error", "fail", "runtime error"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MESSAGE_LINES = 12  # a unit test's diff table is worth showing
+_WRITES_MARTS = {"run", "build"}
 
 
 def target_dir() -> Path:
@@ -113,6 +114,8 @@ def run_dbt(args: list[str], *, database_url: str | None = None) -> None:
     with _LOCK, _environment(env):
         outcome = dbtRunner().invoke(list(args))
     if outcome.success:
+        if args[0] in _WRITES_MARTS:
+            _announce_marts(database_url)
         return
     command = " ".join(args[:1])
     if outcome.exception is not None:
@@ -126,6 +129,13 @@ def run_dbt(args: list[str], *, database_url: str | None = None) -> None:
     shown = "; ".join(failures[:5])
     more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
     raise KlinehouseError(f"dbt {command} failed on {len(failures)} node(s): {shown}{more}")
+
+
+def _announce_marts(database_url: str | None) -> None:
+    from klinehouse import channels, db
+
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_notify(%s, '')", (channels.MARTS,))
 
 
 def parse_manifest(database_url: str | None = None) -> Path:

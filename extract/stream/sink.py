@@ -16,9 +16,9 @@ import polars as pl
 import psycopg
 
 from extract.load import LoadStats, load_frame
-from klinehouse import db
+from klinehouse import channels, db
 
-CHANNEL = "klinehouse_candles"
+CHANNEL = channels.CANDLES
 
 
 def notification_payloads(df: pl.DataFrame) -> list[str]:

@@ -80,7 +80,8 @@ def test_candles_and_predictions_over_dbt_built_marts(
         assert p.prediction.model_version == "dbt-m1" and p.prediction.stale
 
         # a new bar as ingester and scheduler bring it: raw + NOTIFY klinehouse_candles
-        # (not in the incremental marts.candles yet), then the transform + NOTIFY klinehouse_marts
+        # (not in the incremental marts.candles yet), then the transform, which announces
+        # the marts itself (no NOTIFY klinehouse_marts by hand here)
         call = candle_service_pb2_grpc.CandleServiceStub(ch).StreamCandles(
             candle_service_pb2.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1h"),
             timeout=60,
@@ -92,7 +93,6 @@ def test_candles_and_predictions_over_dbt_built_marts(
                 [json.dumps({"market": "spot", "symbol": "BTCUSDT", "interval": "1h"})],
             )
             transform.run_dbt(["run", "--select", "candles"], database_url=database_url)
-            conn.execute("NOTIFY klinehouse_marts")
         message = next(call)
         call.cancel()
         assert [c.open_time.ToDatetime(tzinfo=UTC) for c in message.candles] == [
