@@ -49,6 +49,9 @@ def pipeline_env(
     get_settings(fresh=True)
 
 
+_T0: list[datetime] = []  # when this test started: the metadata DB is shared by the session
+
+
 def _asset_events(asset_name: str) -> list[dict[str, Any]]:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
@@ -58,7 +61,8 @@ def _asset_events(asset_name: str) -> list[dict[str, Any]]:
         rows = session.execute(
             select(AssetEvent.extra)
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.name == asset_name)
+            .where(AssetModel.name == asset_name, AssetEvent.timestamp >= _T0[-1])
+            .order_by(AssetEvent.timestamp)
         ).all()
     return [dict(r[0] or {}) for r in rows]
 
@@ -68,6 +72,7 @@ def test_three_dags_in_order_fill_raw_marts_and_the_registry(pipeline_env: str) 
     from klinehouse.orchestration import demo
     from klinehouse.orchestration.assets import CHAMPION_MODEL, MARTS, RAW_KLINES
 
+    _T0.append(datetime.now(UTC))
     outcome = demo.run(START, END)
     summary = outcome.summary
     runs = {r.dag_id: r for r in summary.runs[:3]}
