@@ -6,11 +6,9 @@ and `make demo` call; a report whose `.success` is False must stop them.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +19,7 @@ from expectations.report import Failure, ValidationReport
 from expectations.suites import SUITE_NAMES, SUITES, SuiteSpec
 from expectations.window import AS_OF_SETTING, SINCE_SETTING
 from klinehouse import db, paths
+from klinehouse.envvars import temporary_environ
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import get_settings
 
@@ -91,7 +90,7 @@ def validate(
     }
     env[project.RESULTS_DIR_VAR] = str(state / "validations")
     env[project.DOCS_DIR_VAR] = str(state / "data_docs")
-    with _RUN_LOCK, _environment(env):
+    with _RUN_LOCK, temporary_environ(env):
         context = project.open_context()
         project.sync(context)
         if len(chosen) == len(SUITES):
@@ -152,20 +151,6 @@ def _gx_url(url: str, schema: str, since: datetime | None, as_of: datetime | Non
     options += f" -c {AS_OF_SETTING}={as_of.isoformat() if as_of else ''}"
     separator = "&" if urlsplit(url).query else "?"
     return db.sqlalchemy_url(url) + f"{separator}options={quote(options, safe='')}"
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
 
 
 def _dispose_engines(context: Any) -> None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from klinehouse import paths
+from klinehouse.envvars import temporary_environ
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import get_settings
 
@@ -72,20 +71,6 @@ def dbt_env(database_url: str | None = None) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def _describe_failures(result: Any) -> list[str]:
     failures = []
     for node_result in getattr(result, "results", None) or []:
@@ -111,7 +96,7 @@ def run_dbt(args: list[str], *, database_url: str | None = None) -> None:
     Path(env["DBT_TARGET_PATH"]).mkdir(parents=True, exist_ok=True)
     from dbt.cli.main import dbtRunner  # ~4 s of imports: only when dbt actually runs
 
-    with _LOCK, _environment(env):
+    with _LOCK, temporary_environ(env):
         outcome = dbtRunner().invoke(list(args))
     if outcome.success:
         if args[0] in _WRITES_MARTS:

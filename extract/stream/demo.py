@@ -9,7 +9,6 @@ stops once the timeline is played (at most `max_seconds`).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ import click
 from extract.stream.cli import summary
 from extract.stream.ingester import StreamIngester, StreamOptions, StreamStats
 from klinehouse import paths
+from klinehouse.envvars import temporary_environ
 from klinehouse.settings import get_settings
 from klinehouse.standin import binance_rest
 from klinehouse.standin.binance_ws import (
@@ -34,17 +34,11 @@ DAY = 24
 
 @contextmanager
 def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    get_settings(fresh=True)
     try:
-        yield
+        with temporary_environ(values):
+            get_settings(fresh=True)
+            yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         get_settings(fresh=True)
 
 

@@ -10,9 +10,6 @@ step has something to serve.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,46 +27,11 @@ class DemoOutcome:
     forced: DagRunResult | None  # the by-hand promotion, when the rule left no champion
 
 
-def _binance_answers(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.get(f"{url.rstrip('/')}/api/v3/ping", timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-@contextmanager
-def _binance_or_standin() -> Iterator[None]:
-    from klinehouse.settings import get_settings
-
-    settings = get_settings(fresh=True)
-    if _binance_answers(settings.binance_rest_url):
-        click.echo(f"  source: Binance at {settings.binance_rest_url}")
-        yield
-        return
-    from klinehouse.standin.binance_rest import StandinThread, default_data_dir
-
-    with StandinThread(default_data_dir()) as standin:
-        saved = {k: os.environ.get(k) for k in standin.env()}
-        os.environ.update(standin.env())
-        get_settings(fresh=True)
-        click.echo(f"  source: Binance unreachable, the local stand-in at {standin.url}")
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            get_settings(fresh=True)
-
-
 def run(start: datetime = START, end: datetime = END) -> DemoOutcome:
     from klinehouse.orchestration.pipeline import run_one, run_pipeline
+    from klinehouse.standin.fallback import binance_or_standin
 
-    with _binance_or_standin():
+    with binance_or_standin(lambda line: click.echo(f"  {line}")):
         summary = run_pipeline(start=start, end=end, quiet=True)
         forced = None
         if summary.champion_version is None:
