@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,19 +134,10 @@ def main() -> int:
     parser.add_argument("--bars", type=int, default=20_000)
     options = parser.parse_args()
 
-    root = REPO / ".klinehouse"
-    root.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="bench-dbt-", dir=root))
-    for key in ("KLINEHOUSE_DATABASE_URL", "KLINEHOUSE_LOADER_DATABASE_URL", "DBT_TARGET_PATH"):
-        os.environ.pop(key, None)
-    os.environ["KLINEHOUSE_HOME"] = str(home)
+    from klinehouse.stack.private import private_stack
 
-    from klinehouse.settings import get_settings
-    from klinehouse.stack import stack_down, stack_up
-
-    try:
-        stack_up(home)
-        url = get_settings(fresh=True).require_database_url()
+    with private_stack("bench-dbt-") as settings:
+        url = settings.require_database_url()
         from extract.load import load_frame
         from klinehouse.transform import run_dbt
 
@@ -183,9 +171,6 @@ def main() -> int:
             f"{inc_sql / full_sql:.1%} in models (goal <= 10%)"
         )
         _time_latest_view(url, options.series)
-    finally:
-        stack_down(home)
-        shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -38,27 +36,6 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 KLINES_PATH = {"spot": "/api/v3/klines", "usdm": "/fapi/v1/klines", "coinm": "/dapi/v1/klines"}
-
-
-@contextmanager
-def private_stack() -> Iterator[None]:
-    from klinehouse import paths
-    from klinehouse.settings import get_settings
-    from klinehouse.stack import stack_down, stack_up
-
-    root = paths.REPO_ROOT / ".klinehouse"
-    root.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="bench-extract-", dir=root))
-    for key in ("KLINEHOUSE_DATABASE_URL", "KLINEHOUSE_S3_ENDPOINT_URL", "KLINEHOUSE_LAKE_URI"):
-        os.environ.pop(key, None)
-    os.environ["KLINEHOUSE_HOME"] = str(home)
-    try:
-        stack_up(home, migrate=True)
-        get_settings(fresh=True)
-        yield
-    finally:
-        stack_down(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @contextmanager
@@ -131,6 +108,8 @@ def bare_baseline(url: str, market: str, symbols: list[str], pages: int, workers
 
 
 def main() -> None:
+    from klinehouse.stack.private import private_stack
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--market", choices=["spot", "usdm", "coinm"], default="spot")
     parser.add_argument("--seconds", type=float, default=70.0)
@@ -140,7 +119,7 @@ def main() -> None:
     parser.add_argument("--baseline-pages", type=int, default=200)
     args = parser.parse_args()
 
-    with private_stack(), standin(args.latency) as url:
+    with private_stack("bench-extract-"), standin(args.latency) as url:
         from extract.extractor import Extractor, ExtractRequest
         from extract.pacing import PUBLISHED_LIMITS, best_page_size, kline_weight
         from extract.rest import RestSource

@@ -27,15 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,35 +86,6 @@ def run_echo_server(port: int) -> None:
 
 
 # --- setup -----------------------------------------------------------------------------
-
-
-@contextmanager
-def private_stack() -> Iterator[Path]:
-    from klinehouse import paths
-    from klinehouse.settings import get_settings
-    from klinehouse.stack import stack_down, stack_up
-
-    root = paths.REPO_ROOT / ".klinehouse"
-    root.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="bench-grpc-", dir=root))
-    for key in (
-        "KLINEHOUSE_DATABASE_URL",
-        "KLINEHOUSE_READER_DATABASE_URL",
-        "KLINEHOUSE_S3_ENDPOINT_URL",
-        "KLINEHOUSE_LAKE_URI",
-        "KLINEHOUSE_GRPC_TOKEN",
-        "KLINEHOUSE_GRPC_TLS_CERT",
-        "KLINEHOUSE_GRPC_TLS_KEY",
-    ):
-        os.environ.pop(key, None)
-    os.environ["KLINEHOUSE_HOME"] = str(home)
-    try:
-        stack_up(home, migrate=True)
-        get_settings(fresh=True)
-        yield home
-    finally:
-        stack_down(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def fill_marts(url: str, stream_candles: int) -> None:
@@ -326,10 +293,13 @@ def main() -> int:
         run_echo_server(args.echo_server)
         return 0
 
+    from klinehouse import paths
     from klinehouse.settings import get_settings
+    from klinehouse.stack.private import private_stack
     from klinehouse.v1 import candle_service_pb2, prediction_service_pb2
 
-    with private_stack() as home:
+    with private_stack("bench-grpc-"):
+        home = paths.home()
         settings = get_settings(fresh=True)
         t0 = time.perf_counter()
         fill_marts(settings.require_database_url(), args.stream_candles)

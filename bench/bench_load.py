@@ -19,40 +19,14 @@ Prints rows/s of each and the ratio ours / bare (goal >= 0.6).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-
-@contextmanager
-def private_stack() -> Iterator[None]:
-    from klinehouse import paths
-    from klinehouse.settings import get_settings
-    from klinehouse.stack import stack_down, stack_up
-
-    root = paths.REPO_ROOT / ".klinehouse"
-    root.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="bench-load-", dir=root))
-    for key in ("KLINEHOUSE_DATABASE_URL", "KLINEHOUSE_S3_ENDPOINT_URL", "KLINEHOUSE_LAKE_URI"):
-        os.environ.pop(key, None)
-    os.environ["KLINEHOUSE_HOME"] = str(home)
-    try:
-        stack_up(home, migrate=True)
-        get_settings(fresh=True)
-        yield
-    finally:
-        stack_down(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def synthetic_klines(rows: int, symbols: int) -> object:
@@ -94,12 +68,14 @@ def synthetic_klines(rows: int, symbols: int) -> object:
 
 
 def main() -> None:
+    from klinehouse.stack.private import private_stack
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=20)
     args = parser.parse_args()
 
-    with private_stack():
+    with private_stack("bench-load-"):
         import psycopg
         from psycopg import sql
 

@@ -23,11 +23,9 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,27 +40,6 @@ def _rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-@contextmanager
-def private_stack() -> Iterator[None]:
-    from klinehouse import paths
-    from klinehouse.settings import get_settings
-    from klinehouse.stack import stack_down, stack_up
-
-    root = paths.REPO_ROOT / ".klinehouse"
-    root.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="bench-stream-", dir=root))
-    for key in ("KLINEHOUSE_DATABASE_URL", "KLINEHOUSE_S3_ENDPOINT_URL", "KLINEHOUSE_LAKE_URI"):
-        os.environ.pop(key, None)
-    os.environ["KLINEHOUSE_HOME"] = str(home)
-    try:
-        stack_up(home, migrate=True)
-        get_settings(fresh=True)
-        yield
-    finally:
-        stack_down(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @contextmanager
@@ -160,6 +137,8 @@ async def run_ours(
 
 
 def main() -> None:
+    from klinehouse.stack.private import private_stack
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, default=200)
     parser.add_argument(
@@ -173,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     burst = args.symbols * args.burst_candles
 
-    with private_stack():
+    with private_stack("bench-stream-"):
         print(f"stream bench: {args.symbols} symbols x 1m, 2 forming updates per candle")
         with standin(args.symbols, args.burst_candles, 0.0) as url:
             bare = asyncio.run(bare_baseline(url, args.symbols, burst))

@@ -6,9 +6,6 @@ never touches the user's `.klinehouse/` stack and parallel runs do not collide.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +17,6 @@ from psycopg import sql
 from klinehouse import paths
 from klinehouse.settings import Settings, get_settings
 
-_OWN_ENV = (
-    "KLINEHOUSE_DATABASE_URL",
-    "KLINEHOUSE_S3_ENDPOINT_URL",
-    "KLINEHOUSE_READER_DATABASE_URL",
-    "KLINEHOUSE_LOADER_DATABASE_URL",
-    "KLINEHOUSE_LAKE_URI",
-    "KLINEHOUSE_HOME",
-)
 TEMPLATE_DB = "klinehouse_template"
 
 
@@ -36,32 +25,13 @@ def _db_url(base_url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack_home() -> Iterator[Path]:
-    root = paths.REPO_ROOT / ".klinehouse"
-    root.mkdir(exist_ok=True)
-    root.chmod(0o755)
-    home = Path(tempfile.mkdtemp(prefix="test-", dir=root))
-    yield home
-    shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def stack(stack_home: Path) -> Iterator[Settings]:
+def stack() -> Iterator[Settings]:
     """The embedded stack, started once for the session in a private home."""
-    from klinehouse.stack import stack_down, stack_up
+    from klinehouse.stack.private import private_stack
 
-    saved = {k: os.environ.pop(k) for k in _OWN_ENV if k in os.environ}
-    os.environ["KLINEHOUSE_HOME"] = str(stack_home)
-    try:
-        stack_up(stack_home, migrate=False)
-        settings = get_settings(fresh=True)
+    with private_stack("test-", migrate=False) as settings:
         _make_template(settings.require_database_url())
         yield settings
-    finally:
-        stack_down(stack_home)
-        os.environ.pop("KLINEHOUSE_HOME", None)
-        os.environ.update(saved)
-        get_settings(fresh=True)
 
 
 def _make_template(admin_url: str) -> None:
