@@ -1,7 +1,10 @@
 """`make demo`: run the whole pipeline on the embedded local stack.
 
-Each stage of the data path adds a step here as it lands; a step that fails
-stops the demo with a non-zero exit, as a failed quality gate must.
+By default the pipeline runs through the Airflow DAGs themselves (extract → load
+→ dbt through cosmos → quality gate → training), as production runs it;
+`--direct` runs the same stages one by one without Airflow (quicker to read).
+A step that fails stops the demo with a non-zero exit, as a failed quality
+gate must.
 """
 
 from __future__ import annotations
@@ -54,27 +57,55 @@ def _train() -> None:
     step()
 
 
+def _pipeline_through_dags() -> None:
+    from klinehouse.orchestration.demo import step
+
+    step()
+
+
 def _grpc_advice() -> None:
     from inference.demo import step
 
     step()
 
 
-STEPS: list[tuple[str, Callable[[], None]]] = [
-    ("local stack (PostgreSQL + S3) and migrations", _stack_up),
+Step = tuple[str, Callable[[], None]]
+_STACK: Step = ("local stack (PostgreSQL + S3) and migrations", _stack_up)
+_STREAM: Step = (
+    "live candles: websocket stand-in -> raw + NOTIFY + lake, REST backfill (bounded)",
+    _stream,
+)
+_GRPC: Step = ("gRPC service: advice and a prediction over gRPC", _grpc_advice)
+
+STEPS: list[Step] = [
+    _STACK,
+    (
+        "Airflow DAGs: extract + load -> dbt (cosmos) -> quality gate -> training",
+        _pipeline_through_dags,
+    ),
+    _STREAM,
+    _GRPC,
+]
+DIRECT_STEPS: list[Step] = [
+    _STACK,
     ("extract + load BTCUSDT, ETHUSDT 1h (Binance, else the local stand-in)", _extract),
-    ("live candles: websocket stand-in -> raw + NOTIFY + lake, REST backfill (bounded)", _stream),
+    _STREAM,
     ("warehouse: dbt build (staging -> intermediate -> marts, with tests)", _transform),
     ("quality gate: Great Expectations on raw and marts (failure stops here)", _validate),
     ("training: walk-forward evaluation vs baselines, report, registry", _train),
-    ("gRPC service: advice and a prediction over gRPC", _grpc_advice),
+    _GRPC,
 ]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in {"-h", "--help"}:
+        click.echo("usage: python -m klinehouse.demo [--direct]\n\n" + (__doc__ or ""))
+        return 0
+    steps = DIRECT_STEPS if "--direct" in args else STEPS
     started = time.monotonic()
-    for number, (title, step) in enumerate(STEPS, 1):
-        click.secho(f"[{number}/{len(STEPS)}] {title}", bold=True)
+    for number, (title, step) in enumerate(steps, 1):
+        click.secho(f"[{number}/{len(steps)}] {title}", bold=True)
         t0 = time.monotonic()
         try:
             step()
@@ -87,6 +118,11 @@ def main() -> int:
     click.echo(f"  warehouse: {settings.database_url.split('@')[-1]}")
     click.echo(f"  lake:      {settings.lake_uri} at {settings.s3_endpoint_url}")
     click.echo('  shell:     eval "$(.venv/bin/klinehouse stack env)"; .venv/bin/klinehouse --help')
+    click.echo("  Airflow:   .venv/bin/klinehouse airflow   (starts the UI and prints its address)")
+    click.echo(
+        "  dbt docs:  .venv/bin/klinehouse docs      (lineage site on http://127.0.0.1:8580)"
+    )
+    click.echo("  gRPC:      .venv/bin/klinehouse serve, then klinehouse predict BTCUSDT / advise")
     click.echo("  stop:      .venv/bin/klinehouse stack down")
     return 0
 
