@@ -54,8 +54,11 @@ def detect_time_unit(open_times: pl.Series, *, what: str) -> TimeUnit:
 
 
 def _parse_time(name: str, unit: TimeUnit) -> pl.Expr:
+    """Times at millisecond precision, whatever the source's unit: REST and the websocket
+    send ms, spot archives since 2025 µs (close_time …59.999999). Kept as sent, the same
+    candle from an archive and from REST would differ by 999 µs and count as revised."""
     ints = pl.col(name).str.strip_chars().cast(pl.Int64, strict=False)
-    micros = ints * 1000 if unit == "ms" else ints
+    micros = ints * 1000 if unit == "ms" else ints // 1000 * 1000
     return micros.cast(klines.TIMESTAMP.base_type()).dt.replace_time_zone("UTC").alias(name)  # type: ignore[attr-defined]
 
 

@@ -59,8 +59,8 @@ def test_ms_and_us_files_meet_without_a_gap(shared_data: Path) -> None:
     assert len(_source_rows(folder / "BTCUSDT-1h-2025-01.csv")[0][0]) == 16
     assert (us["open_time"][0] - ms["open_time"][-1]).total_seconds() == 3600
     assert us["open_time"][0] == datetime(2025, 1, 1, tzinfo=UTC)
-    # µs close times keep their full precision (…59.999999), ms ones end at .999000.
-    assert us["close_time"][0].microsecond == 999_999
+    # Both units land at ms precision (…59.999), as REST and the websocket send them.
+    assert us["close_time"][0].microsecond == 999_000
     assert ms["close_time"][0].microsecond == 999_000
 
 

@@ -124,6 +124,25 @@ def test_revised_row_is_updated_and_counted(shared_data: Path, warehouse: Settin
     assert load_frame(pl.concat([df.head(3), revised.head(3)])) == LoadStats(0, 0, 3)
 
 
+def test_same_candles_from_a_us_archive_and_ms_rest_are_unchanged(
+    shared_data: Path, warehouse: Settings
+) -> None:
+    from extract.rest import rows_to_frame
+
+    path = shared_data / "binance" / "spot-archive" / "BTCUSDT-1h-2025-01.csv"
+    rows = [line.split(",") for line in path.read_text().splitlines()[:48]]
+    assert len(rows[0][0]) == 16  # the archive sends microseconds
+    df = archive.read_archive_csv(path, market="spot", symbol="BTCUSDT", interval="1h")
+    assert load_frame(df.head(48)) == LoadStats(48, 0, 0)
+    # The same candles as REST sends them: ms integers, decimal strings.
+    rest_rows = [
+        [int(r[0]) // 1000, *r[1:6], int(r[6]) // 1000, r[7], int(r[8]), r[9], r[10], r[11]]
+        for r in rows
+    ]
+    rest = rows_to_frame(rest_rows, market="spot", symbol="BTCUSDT", interval="1h")
+    assert load_frame(rest) == LoadStats(0, 0, 48)
+
+
 def test_freqtrade_import_keeps_missing_columns_null(
     shared_data: Path, warehouse: Settings, tmp_path: Path
 ) -> None:
