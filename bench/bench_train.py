@@ -24,44 +24,13 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-
-@contextmanager
-def private_stack() -> Iterator[Path]:
-    from klinehouse import paths
-    from klinehouse.settings import get_settings
-    from klinehouse.stack import stack_down, stack_up
-
-    root = paths.REPO_ROOT / ".klinehouse"
-    root.mkdir(exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="bench-train-", dir=root))
-    for key in (
-        "KLINEHOUSE_DATABASE_URL",
-        "KLINEHOUSE_READER_DATABASE_URL",
-        "KLINEHOUSE_LOADER_DATABASE_URL",
-        "KLINEHOUSE_S3_ENDPOINT_URL",
-        "KLINEHOUSE_LAKE_URI",
-    ):
-        os.environ.pop(key, None)
-    os.environ["KLINEHOUSE_HOME"] = str(home)
-    try:
-        stack_up(home, migrate=True)
-        get_settings(fresh=True)
-        yield home
-    finally:
-        stack_down(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _rows(rows: int, symbols: int) -> Any:
@@ -150,7 +119,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="Alternating runs of each; min kept.")
     args = parser.parse_args()
 
-    with private_stack() as home:
+    from klinehouse import paths
+    from klinehouse.stack.private import private_stack
+
+    with private_stack("bench-train-"):
+        home = paths.home()
         from training import synthetic
 
         t0 = time.perf_counter()

@@ -22,7 +22,7 @@ from catboost import CatBoostClassifier, CatBoostRegressor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from klinehouse import lake
+from klinehouse import channels, lake
 from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
 from klinehouse.features import FEATURES
@@ -32,7 +32,6 @@ from training.models import predict_return, predict_up
 CLASSIFIER_FILE = "classifier.cbm"
 REGRESSOR_FILE = "regressor.cbm"
 METADATA_FILE = "metadata.json"
-MODELS_CHANNEL = "klinehouse_models"  # NOTIFY channel of a new champion
 # a champion must be beaten by a margin, not by noise in the last decimal
 MIN_LOG_LOSS_IMPROVEMENT = 1e-6
 
@@ -198,7 +197,7 @@ def _apply(conn: Any, version: str, decision: Decision, champion: str | None) ->
             (decision.reason, version),
         )
         # the gRPC service LISTENs here and reloads at once (it also polls champion_version)
-        conn.execute("SELECT pg_notify(%s, %s)", (MODELS_CHANNEL, version))
+        conn.execute("SELECT pg_notify(%s, %s)", (channels.MODELS, version))
         return "champion"
     conn.execute(
         "UPDATE ml.model_registry SET status = 'rejected', status_reason = %s WHERE version = %s",
