@@ -166,3 +166,31 @@ def test_unreachable_database_is_one_line_naming_host_and_port(home: Path) -> No
     assert f"127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_private_stack_of_a_killed_run_is_reaped() -> None:
+    """A run killed outright leaves its stack running; the next private stack stops it."""
+    from klinehouse.stack.private import reap_orphans
+
+    script = (
+        "import os\n"
+        "from klinehouse.stack.private import private_stack\n"
+        "with private_stack('test-orphan-') as s:\n"
+        "    print(os.environ['KLINEHOUSE_HOME'], flush=True)\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == -9, run.stderr
+    home = Path(run.stdout.strip().splitlines()[-1])
+    state = manager.load_state(home)
+    datadir = Path(state["postgres"]["datadir"])
+    pg_pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
+    s3_pid = int(state["s3"]["pid"])
+    assert pid_alive(pg_pid) and pid_alive(s3_pid)  # left behind by the killed run
+
+    assert home in reap_orphans(home.parent)
+    assert not pid_alive(pg_pid)
+    assert not pid_alive(s3_pid)
+    assert not home.exists()
