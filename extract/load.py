@@ -163,6 +163,9 @@ def _load_batch(
     except psycopg.errors.UniqueViolation:
         pass
     with conn.transaction():
+        # ON COMMIT DROP fires at the outermost commit: inside a caller's transaction the
+        # previous batch's stage still exists.
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(STAGE))
         conn.execute(_stage_ddl())
         copy_frame(conn, STAGE, batch)
         row = conn.execute(upsert).fetchone()
@@ -174,6 +177,7 @@ def load_frames(
     frames: Iterable[pl.DataFrame],
     *,
     url: str | None = None,
+    conn: psycopg.Connection | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     direct_copy: bool = True,
 ) -> LoadStats:
@@ -182,28 +186,41 @@ def load_frames(
     Frames are consumed lazily, so a producer (the lake reader) can prepare the next
     frame while this one loads. Duplicate keys inside a frame collapse to the last row
     (ON CONFLICT cannot touch a row twice in one statement). `direct_copy=False`
-    always stages (benchmarks compare both paths).
+    always stages (benchmarks compare both paths). With `conn`, the batches run on the
+    caller's connection, inside its transaction when one is open (the stream ingester
+    commits candles and their NOTIFY together).
     """
-    stats = LoadStats()
-    upsert = _upsert_sql()
-    with db.connect(url or loader_url()) as conn:
+    if conn is not None:
+        return _load_all(conn, frames, batch_rows, direct_copy)
+    with db.connect(url or loader_url()) as own:
         # The stage lives in temp buffers (default 8MB): sized so a batch stays in memory.
         # Only settable before the session first touches a temp table, hence here.
-        conn.execute("SET temp_buffers = '256MB'")
-        conn.commit()
-        for df in frames:
-            frame = _prepare(df)
-            for offset in range(0, frame.height, batch_rows):
-                stats = stats + _load_batch(
-                    conn, frame.slice(offset, batch_rows), upsert, direct_copy
-                )
+        own.execute("SET temp_buffers = '256MB'")
+        own.commit()
+        return _load_all(own, frames, batch_rows, direct_copy)
+
+
+def _load_all(
+    conn: psycopg.Connection, frames: Iterable[pl.DataFrame], batch_rows: int, direct_copy: bool
+) -> LoadStats:
+    stats = LoadStats()
+    upsert = _upsert_sql()
+    for df in frames:
+        frame = _prepare(df)
+        for offset in range(0, frame.height, batch_rows):
+            stats = stats + _load_batch(conn, frame.slice(offset, batch_rows), upsert, direct_copy)
     return stats
 
 
 def load_frame(
-    df: pl.DataFrame, *, url: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    df: pl.DataFrame,
+    *,
+    url: str | None = None,
+    conn: psycopg.Connection | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> LoadStats:
-    """Upsert a kline frame into raw.binance_klines, one transaction per batch of rows."""
+    """Upsert a kline frame into raw.binance_klines, one transaction per batch of rows
+    (savepoints inside the caller's transaction when `conn` has one open)."""
     if df.is_empty():
         return LoadStats()
-    return load_frames([df], url=url, batch_rows=batch_rows)
+    return load_frames([df], url=url, conn=conn, batch_rows=batch_rows)

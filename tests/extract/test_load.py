@@ -143,6 +143,32 @@ def test_same_candles_from_a_us_archive_and_ms_rest_are_unchanged(
     assert load_frame(rest) == LoadStats(0, 0, 48)
 
 
+def test_load_on_a_callers_connection_joins_its_transaction(
+    shared_data: Path, warehouse: Settings
+) -> None:
+    path = shared_data / "binance" / "spot-archive" / "ETHUSDT-1h-2024-11.csv"
+    df = archive.read_archive_csv(path, market="spot", symbol="ETHUSDT", interval="1h")
+
+    def stored() -> int:
+        with psycopg.connect(warehouse.database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM raw.binance_klines").fetchone()
+        return int(row[0]) if row else -1
+
+    with psycopg.connect(warehouse.database_url, autocommit=True) as conn:
+        # Three batches in one outer transaction, then rolled back: nothing stays.
+        with pytest.raises(RuntimeError), conn.transaction():
+            assert load_frame(df, conn=conn, batch_rows=300) == LoadStats(df.height, 0, 0)
+            raise RuntimeError("the caller's later step failed")
+        assert stored() == 0
+        # The same, committed; a staged revision inside one transaction (the stage of the
+        # earlier batch still exists until the outer commit).
+        with conn.transaction():
+            assert load_frame(df, conn=conn, batch_rows=300) == LoadStats(df.height, 0, 0)
+            revised = df.head(400).with_columns(pl.col("volume") + Decimal("1"))
+            assert load_frame(revised, conn=conn, batch_rows=300) == LoadStats(0, 400, 0)
+    assert stored() == df.height
+
+
 def test_freqtrade_import_keeps_missing_columns_null(
     shared_data: Path, warehouse: Settings, tmp_path: Path
 ) -> None:
