@@ -23,16 +23,6 @@ from klinehouse.standin.binance_ws import (
     recorded_timeline,
 )
 
-
-@pytest.fixture
-def stream_settings(
-    database_url: str, lake_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    """get_settings() sees a fresh migrated database and an empty lake bucket."""
-    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", database_url)
-    return get_settings(fresh=True)
-
-
 WS_URL_VARS = {
     "spot": "KLINEHOUSE_BINANCE_WS_URL",
     "usdm": "KLINEHOUSE_BINANCE_FUTURES_WS_URL",
@@ -111,7 +101,7 @@ def expected_rows(
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
 def test_recorded_stream_stores_exactly_the_closed_candles(
-    stream_settings: Settings, ws_standin, shared_data: Path, market: str
+    warehouse: Settings, ws_standin, shared_data: Path, market: str
 ) -> None:
     ticks = recorded_timeline(shared_data / "binance/api/ws_kline_events_1m.jsonl")
     events = [data for tick in ticks for _, data in tick]
@@ -119,7 +109,7 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
     forming = [d for d in events if not d["k"]["x"]]  # type: ignore[index]
     assert len(closing) == 2 and len(forming) == 15  # the recording as documented
 
-    with psycopg.connect(stream_settings.database_url, autocommit=True) as listener:
+    with psycopg.connect(warehouse.database_url, autocommit=True) as listener:
         listener.execute("LISTEN klinehouse_candles")
         with ws_standin(Scenario(ticks), market) as standin:
             options = StreamOptions(
@@ -133,13 +123,13 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
             stats, before_stop = run_until_played(options, standin)
         notes = [json.loads(n.payload) for n in listener.notifies(timeout=1, stop_after=10)]
 
-    rows = stored(stream_settings.database_url)
+    rows = stored(warehouse.database_url)
     assert rows == expected_rows(closing)
     # No forming update is stored (the last one before the close may equal the closed candle).
     assert not rows & (expected_rows(forming) - expected_rows(closing))
     assert stats.closed == 2 and stats.forming == 15 and not stats.skipped
     assert before_stop == 2  # committed by the age limit (0.2 s), not only on shutdown
-    with psycopg.connect(stream_settings.database_url) as conn:
+    with psycopg.connect(warehouse.database_url) as conn:
         markets = conn.execute("SELECT DISTINCT market FROM raw.binance_klines").fetchall()
     assert markets == [(market,)]
     assert sorted(notes, key=lambda n: n["symbol"]) == [
@@ -157,9 +147,7 @@ def test_recorded_stream_stores_exactly_the_closed_candles(
         },
     ]
     # The lake receives the same candles (written on shutdown, the hour not being complete).
-    lake = read_objects(
-        prefix_object_keys(f"klines/market={market}", stream_settings), stream_settings
-    )
+    lake = read_objects(prefix_object_keys(f"klines/market={market}", warehouse), warehouse)
     assert sorted(lake["symbol"].to_list()) == ["FTMUSDT", "SXPBTC"]
     assert set(lake["close"].to_list()) == {Decimal(d["k"]["c"]) for d in closing}  # type: ignore[index]
 
@@ -171,7 +159,7 @@ DROP_AT, MISSED = 14, 6  # relative tick of the cut, ticks that pass while disco
 
 
 def test_disconnects_are_backfilled_over_rest_exactly_once(
-    stream_settings: Settings, ws_standin, binance_standin, shared_data: Path
+    warehouse: Settings, ws_standin, binance_standin, shared_data: Path
 ) -> None:
     from extract.archive import read_archive_csv
     from extract.load import load_frame
@@ -184,7 +172,7 @@ def test_disconnects_are_backfilled_over_rest_exactly_once(
         for s in ("BTCUSDT", "ETHUSDT")
     }
     for frame in truth.values():
-        load_frame(frame.head(SEEDED), url=stream_settings.database_url)
+        load_frame(frame.head(SEEDED), url=warehouse.database_url)
     series = [
         archive_candles(archive / f"{s}-1h-2024-11.csv", symbol=s, interval="1h")[LIVE_FROM:CANDLES]
         for s in truth
@@ -204,7 +192,7 @@ def test_disconnects_are_backfilled_over_rest_exactly_once(
         stats, _ = run_until_played(options, standin, settle=1.5)
         assert standin.server.connections == 2
 
-    with psycopg.connect(stream_settings.database_url) as conn:
+    with psycopg.connect(warehouse.database_url) as conn:
         got = conn.execute(
             f"SELECT {COLUMNS.replace(', source', '')}, source FROM raw.binance_klines"
         ).fetchall()
@@ -235,7 +223,7 @@ def truth_start(truth: dict[str, object]) -> int:
 
 
 def test_candles_that_cannot_be_committed_on_shutdown_are_saved_to_a_file(
-    stream_settings: Settings, ws_standin, shared_data: Path
+    warehouse: Settings, ws_standin, shared_data: Path
 ) -> None:
     import polars as pl
 
@@ -247,7 +235,7 @@ def test_candles_that_cannot_be_committed_on_shutdown_are_saved_to_a_file(
         market="spot", symbols=("FTMUSDT", "SXPBTC", "XMRBTC"), intervals=("1h", "1m"),
         flush_rows=1000, flush_seconds=3600, lake=False, shutdown_attempts=1,
     )  # fmt: skip
-    url = stream_settings.database_url
+    url = warehouse.database_url
     admin = url.rsplit("/", 1)[0] + "/postgres"
 
     async def main(standin: StandinThread) -> str:

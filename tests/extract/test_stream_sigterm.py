@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from extract.lake_store import prefix_object_keys, read_objects
-from klinehouse.settings import Settings, get_settings
+from klinehouse.settings import Settings
 from klinehouse.standin.binance_ws import (
     GARBAGE_PER_TICK,
     Scenario,
@@ -29,14 +28,6 @@ from klinehouse.standin.binance_ws import (
 )
 
 CANDLES = 30
-
-
-@pytest.fixture
-def stream_settings(
-    database_url: str, lake_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", database_url)
-    return get_settings(fresh=True)
 
 
 def _free_port() -> int:
@@ -72,7 +63,7 @@ def _wait_health(
 
 
 def test_sigterm_commits_everything_received_and_exits_0(
-    stream_settings: Settings, shared_data: Path
+    warehouse: Settings, shared_data: Path
 ) -> None:
     archive = shared_data / "binance/spot-archive"
     series = [
@@ -112,7 +103,7 @@ def test_sigterm_commits_everything_received_and_exits_0(
     assert summary["committed"] == summary["inserted"] == 2 * CANDLES
     assert summary["malformed"] == {"not_json": 1, "malformed": 1}
 
-    with psycopg.connect(stream_settings.database_url) as conn:
+    with psycopg.connect(warehouse.database_url) as conn:
         rows = conn.execute(
             "SELECT symbol, open_time, open, high, low, close, volume, trades, source"
             " FROM raw.binance_klines ORDER BY symbol, open_time"
@@ -123,5 +114,5 @@ def test_sigterm_commits_everything_received_and_exits_0(
         for s in series for c in s
     )  # fmt: skip
     assert sorted((r[0], int(r[1].timestamp() * 1000), *r[2:]) for r in rows) == expected
-    lake = read_objects(prefix_object_keys("klines/market=spot", stream_settings), stream_settings)
+    lake = read_objects(prefix_object_keys("klines/market=spot", warehouse), warehouse)
     assert lake.height == 2 * CANDLES
