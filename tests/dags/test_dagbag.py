@@ -20,6 +20,17 @@ HEAVY = ("polars", "pyarrow", "catboost", "great_expectations", "boto3", "psycop
          "extract", "training", "expectations", "inference", "numpy", "sklearn")  # fmt: skip
 
 
+def _run_probe(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter: only a new process shows what DAG parsing imports."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_dag_files_import_without_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == DAG_IDS
@@ -100,13 +111,7 @@ def test_dag_files_do_not_import_heavy_modules(
         f"heavy = {HEAVY!r}\n"
         "print(json.dumps(sorted({m for m in sys.modules if m.split('.')[0] in heavy or m in heavy})))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**os.environ},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _run_probe(probe)
     assert result.returncode == 0, result.stderr[-2000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == [], f"DAG files import heavy modules at parse time: {loaded}"
@@ -123,13 +128,7 @@ def test_bad_series_config_is_an_import_error_naming_it(
         f"    bag = DagBag(dag_folder={str(DAGS_FOLDER / 'klines_extract_load.py')!r})\n"
         "    print('RESULT', list(bag.import_errors.values())[0].strip().splitlines()[-1])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**os.environ},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _run_probe(probe)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert len(lines) == 2, result.stdout + result.stderr[-1000:]
     assert (
