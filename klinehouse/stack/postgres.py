@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import secrets
@@ -123,7 +124,10 @@ def server_root(home: Path, user: str | None) -> Path:
     _chown(root, user)
     if _reachable(root, user):
         return root
-    fallback = Path(tempfile.gettempdir()) / f"klinehouse-pg-{abs(hash(str(home))) % 10**8}"
+    # Stable across processes (str hashes are randomised per process): the next `stack up`
+    # must find the same cluster.
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+    fallback = Path(tempfile.gettempdir()) / f"klinehouse-pg-{digest}"
     fallback.mkdir(exist_ok=True)
     _chown(fallback, user)
     (root / "LOCATION").write_text(f"{fallback}\n")
