@@ -27,6 +27,7 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = paths.REPO_ROOT / ".klinehouse"
     root.mkdir(exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="test-own-", dir=root))
+    path.chmod(0o755)  # as `stack up` leaves it: the server's user must reach it
     for var in ("KLINEHOUSE_DATABASE_URL", "KLINEHOUSE_S3_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KLINEHOUSE_HOME", str(path))
@@ -118,6 +119,7 @@ def test_half_initialised_datadir_is_recovered_and_data_kept(home: Path) -> None
 def test_uninitialised_datadir_is_reinitialised(home: Path) -> None:
     user = postgres._run_as_user()
     datadir = postgres.server_root(home, user) / "data"
+    assert datadir.parent == home / "postgres"  # the folder stack_up will use
     datadir.mkdir()
     (datadir / "postgresql.conf").write_text("# partial\n")
     state = manager.stack_up(home)
@@ -194,3 +196,30 @@ def test_private_stack_of_a_killed_run_is_reaped() -> None:
     assert not pid_alive(pg_pid)
     assert not pid_alive(s3_pid)
     assert not home.exists()
+
+
+def test_fallback_server_root_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """Where the server user cannot reach home, the cluster lives in a temp folder whose
+    name must not change between processes (else the next `stack up` loses the data)."""
+    user = postgres._run_as_user()
+    if user is None:
+        pytest.skip("not root: the server runs as this user and reaches any home")
+    unreachable = tmp_path / "private"
+    unreachable.mkdir(mode=0o700)  # tmp_path itself is root-only as well
+    code = (
+        "import sys; from pathlib import Path; from klinehouse.stack import postgres; "
+        "print(postgres.server_root(Path(sys.argv[1]), postgres._run_as_user()))"
+    )
+    roots = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(unreachable)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(roots) == 1
+    root = roots.pop()
+    assert not root.startswith(str(unreachable))
+    shutil.rmtree(root, ignore_errors=True)
