@@ -93,7 +93,8 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
 
     external_db = os.environ.get("KLINEHOUSE_DATABASE_URL")
     if external_db:
-        state["postgres"] = {"external": True}
+        # Keep the record of a cluster an earlier `up` started: `down` still stops it.
+        state["postgres"] = {**(state.get("postgres") or {}), "external": True}
     else:
         pg_state = state.get("postgres") or {}
         passwords = pg_state.get("passwords") or {
@@ -127,7 +128,7 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
 
     external_s3 = os.environ.get("KLINEHOUSE_S3_ENDPOINT_URL")
     if external_s3:
-        state["s3"] = {"external": True}
+        state["s3"] = {**(state.get("s3") or {}), "external": True}
     else:
         s3_state = state.get("s3") or {}
         pid = s3_state.get("pid")
@@ -167,12 +168,13 @@ def stack_down(home: Path | None = None) -> list[str]:
     home = home or paths.home()
     state = load_state(home)
     stopped: list[str] = []
+    # Whatever an `up` started is recorded (datadir, pid), also when a later `up` was
+    # pointed at external parts; stop() checks that it still runs and is ours.
     pg_state = state.get("postgres") or {}
-    pg_ours = pg_state and not pg_state.get("external") and pg_state.get("datadir")
-    if pg_ours and postgres.stop(Path(pg_state["datadir"])):
+    if pg_state.get("datadir") and postgres.stop(Path(pg_state["datadir"])):
         stopped.append(f"postgresql on 127.0.0.1:{pg_state.get('port')}")
     s3_state = state.get("s3") or {}
-    if s3_state and not s3_state.get("external") and s3_state.get("pid"):
+    if s3_state.get("pid"):
         if s3.stop(int(s3_state["pid"])):
             stopped.append(f"s3 (moto) on 127.0.0.1:{s3_state.get('port')}")
         s3_state.pop("pid", None)

@@ -155,6 +155,22 @@ def test_external_parts_are_used_as_given(
     assert [row[2] for row in manager.stack_status(home)] == ["external", "external"]
 
 
+def test_down_stops_what_up_started_after_an_external_up(
+    home: Path, stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later `up` pointed at external parts (a tool run with KLINEHOUSE_DATABASE_URL set
+    in the same home) must not make `down` forget the cluster and S3 it started."""
+    local = manager.stack_up(home, migrate=False)
+    datadir = Path(local["postgres"]["datadir"])
+    pg_pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
+    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", stack.require_database_url())
+    monkeypatch.setenv("KLINEHOUSE_S3_ENDPOINT_URL", stack.s3_endpoint_url)
+    manager.stack_up(home, migrate=False)
+    assert len(manager.stack_down(home)) == 2
+    assert not pid_alive(pg_pid)
+    assert not pid_alive(local["s3"]["pid"])
+
+
 def test_unreachable_database_is_one_line_naming_host_and_port(home: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
