@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3.X (>= 3.11)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[all,dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -41,14 +41,18 @@ protos: venv  ## Generate the Python gRPC stubs from protos/
 	@if [ -x scripts/gen_protos.sh ]; then scripts/gen_protos.sh; else echo "no protos yet"; fi
 
 demo: venv  ## Run the whole pipeline on the embedded local stack
-	$(BIN)/python -m klinehouse.demo
+	$(BIN)/python -m app.demo
 
-test: venv node-deps  ## Run the test suite (starts its own private stack)
+test: venv node-deps  ## Run the import-layer contracts and the test suite (starts its own private stack)
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-lint:  venv ## ruff + mypy
+PACKAGES := klinehouse extract transform expectations training inference app devstack
+
+lint:  venv ## ruff, mypy and the import-layer contracts
 	$(BIN)/ruff check .
-	$(BIN)/mypy klinehouse extract training inference expectations
+	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/lint-imports
 
 stack-up: venv  ## Start the local stack
 	$(BIN)/klinehouse stack up

@@ -5,7 +5,7 @@
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME,
 as tests/conftest.py does), loads `--series` synthetic 1h series of `--bars` bars
 each through extract.load.load_frame, then times, with dbt in-process
-(klinehouse.transform.run_dbt, imports and a first parse paid before timing):
+(transform.runner.run_dbt, imports and a first parse paid before timing):
 
 1. `dbt run --full-refresh` (the baseline: every model from scratch);
 2. `dbt run` after one new bar per series (the incremental marts recompute only the
@@ -77,7 +77,7 @@ def synthetic_klines(series: int, bars: int, *, first: int = 0, seed: int = 7): 
 
 
 def _model_times() -> dict[str, float]:
-    from klinehouse.transform import target_dir
+    from transform.runner import target_dir
 
     results = json.loads((target_dir() / "run_results.json").read_text())["results"]
     return {
@@ -92,7 +92,7 @@ def _model_seconds() -> float:
 
 
 def _timed_run(args: list[str]) -> tuple[float, float]:
-    from klinehouse.transform import run_dbt
+    from transform.runner import run_dbt
 
     started = time.perf_counter()
     run_dbt(args)
@@ -134,12 +134,12 @@ def main() -> int:
     parser.add_argument("--bars", type=int, default=20_000)
     options = parser.parse_args()
 
-    from klinehouse.stack.private import private_stack
+    from devstack.stack.private import private_stack
 
     with private_stack("bench-dbt-") as settings:
         url = settings.require_database_url()
         from extract.load import load_frame
-        from klinehouse.transform import run_dbt
+        from transform.runner import run_dbt
 
         t0 = time.perf_counter()
         history = synthetic_klines(options.series, options.bars)

@@ -43,7 +43,7 @@ def standin(latency: float) -> Iterator[str]:
     """The stand-in in its own process (its CPU is Binance's, not ours), synthetic data only."""
     env = {**os.environ, "KLINEHOUSE_SHARED_DATA": "/nonexistent"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "klinehouse.standin.binance_rest", "--latency", str(latency)],
+        [sys.executable, "-m", "devstack.standin.binance_rest", "--latency", str(latency)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env,
     )  # fmt: skip
     try:
@@ -108,7 +108,7 @@ def bare_baseline(url: str, market: str, symbols: list[str], pages: int, workers
 
 
 def main() -> None:
-    from klinehouse.stack.private import private_stack
+    from devstack.stack.private import private_stack
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--market", choices=["spot", "usdm", "coinm"], default="spot")

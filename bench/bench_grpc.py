@@ -293,9 +293,9 @@ def main() -> int:
         run_echo_server(args.echo_server)
         return 0
 
+    from devstack.stack.private import private_stack
     from klinehouse import paths
     from klinehouse.settings import get_settings
-    from klinehouse.stack.private import private_stack
     from klinehouse.v1 import candle_service_pb2, prediction_service_pb2
 
     with private_stack("bench-grpc-"):

@@ -68,7 +68,7 @@ def synthetic_klines(rows: int, symbols: int) -> object:
 
 
 def main() -> None:
-    from klinehouse.stack.private import private_stack
+    from devstack.stack.private import private_stack
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)

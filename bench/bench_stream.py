@@ -45,7 +45,7 @@ def _rss_mib() -> float:
 @contextmanager
 def standin(symbols: int, candles: int, pace: float) -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "klinehouse.standin.binance_ws", "--symbols", str(symbols),
+        [sys.executable, "-m", "devstack.standin.binance_ws", "--symbols", str(symbols),
          "--candles", str(candles), "--pace", str(pace), "--updates", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
     )  # fmt: skip
@@ -137,7 +137,7 @@ async def run_ours(
 
 
 def main() -> None:
-    from klinehouse.stack.private import private_stack
+    from devstack.stack.private import private_stack
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, default=200)

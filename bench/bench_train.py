@@ -119,8 +119,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="Alternating runs of each; min kept.")
     args = parser.parse_args()
 
+    from devstack.stack.private import private_stack
     from klinehouse import paths
-    from klinehouse.stack.private import private_stack
 
     with private_stack("bench-train-"):
         home = paths.home()

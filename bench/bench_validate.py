@@ -77,8 +77,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2)
     options = parser.parse_args()
 
+    from devstack.stack.private import private_stack
     from klinehouse.db import connect
-    from klinehouse.stack.private import private_stack
 
     with private_stack("bench-validate-") as settings:
         url = settings.require_database_url()

@@ -1,7 +1,7 @@
 """klines_extract_load: Binance REST -> parquet in the S3 lake -> raw.binance_klines.
 
 One mapped task pair per configured (market, symbol, interval) series
-(`klinehouse.orchestration.config`). Each run extracts its own data interval, so
+(`app.orchestration.config`). Each run extracts its own data interval, so
 catchup and `airflow dags backfill` fill history window by window; a manual run
 may pass `start`/`end` (ISO 8601) to pull any window. Extract writes parquet to
 the lake and hands the *lake key* to load through XCom, never the rows.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from klinehouse.orchestration import config
-from klinehouse.orchestration.assets import RAW_KLINES
+from app.orchestration import config
+from app.orchestration.assets import RAW_KLINES
 
 
 @dag(
@@ -43,7 +43,7 @@ from klinehouse.orchestration.assets import RAW_KLINES
 def klines_extract_load() -> None:
     @task
     def window() -> dict[str, str]:
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         ctx = get_current_context()
         # a run triggered without a logical date (API, UI "trigger") has no data interval
@@ -54,7 +54,7 @@ def klines_extract_load() -> None:
     @task(max_active_tis_per_dagrun=4, map_index_template="{{ series_label }}")
     def extract(series: dict[str, str], window: dict[str, str]) -> dict[str, object]:
         """Klines of the window -> parquet in the lake; returns the run manifest's lake key."""
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         get_current_context()["series_label"] = ":".join(series.values())  # type: ignore[typeddict-unknown-key]
         return tasks.extract_to_lake(series, window["start"], window["end"])
@@ -62,7 +62,7 @@ def klines_extract_load() -> None:
     @task(max_active_tis_per_dagrun=2)
     def load(extracted: dict[str, object]) -> dict[str, int]:
         """The objects the manifest lists -> raw.binance_klines (COPY + upsert)."""
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         return tasks.load_from_lake(extracted)
 
@@ -71,7 +71,7 @@ def klines_extract_load() -> None:
         """Emit the raw-klines Asset event (with the counts); skip it when nothing changed."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         summary = tasks.summarise_loads(stats, window)
         if not summary["changed"]:

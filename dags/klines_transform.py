@@ -12,8 +12,8 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from cosmos import DbtTaskGroup
 
-from klinehouse.orchestration import config, dbt
-from klinehouse.orchestration.assets import MARTS, RAW_KLINES
+from app.orchestration import config, dbt
+from app.orchestration.assets import MARTS, RAW_KLINES
 
 
 @dag(
@@ -43,7 +43,7 @@ def klines_transform() -> None:
         A failure fails the run and emits no marts Asset (no retry: the data, not the
         network, is wrong); model_training validates whole tables again before training.
         """
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         events = get_current_context()["triggering_asset_events"]
         extras = [dict(e.extra or {}) for e in events.get(RAW_KLINES, [])]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from klinehouse.orchestration import config
-from klinehouse.orchestration.assets import CHAMPION_MODEL, MARTS
+from app.orchestration import config
+from app.orchestration.assets import CHAMPION_MODEL, MARTS
 
 
 @dag(
@@ -39,20 +39,20 @@ def model_training() -> None:
     @task(inlets=[MARTS], retries=0)
     def quality_gate() -> dict[str, object]:
         """Refuse to train on marts that fail validation."""
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         return tasks.quality_gate()
 
     @task
     def train(gate: dict[str, object], spec: dict[str, object]) -> dict[str, object]:
         """Fit, evaluate walk-forward and register the candidate (`training.pipeline`)."""
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         return tasks.train_candidate(spec)
 
     @task
     def evaluate(candidate: dict[str, object]) -> dict[str, object]:
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         return tasks.evaluate_candidate(candidate)
 
@@ -61,7 +61,7 @@ def model_training() -> None:
         """Make the candidate champion by the registry's rule; skipped (no Asset event) when it lost."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from klinehouse.orchestration import tasks
+        from app.orchestration import tasks
 
         force = bool(get_current_context()["params"].get("force_promote"))
         try:

@@ -12,9 +12,11 @@ WORKDIR /opt/klinehouse
 COPY pyproject.toml README.md ./
 COPY klinehouse/ klinehouse/
 COPY extract/ extract/
+COPY transform/ transform/
+COPY expectations/ expectations/
 COPY training/ training/
 COPY inference/ inference/
-COPY expectations/ expectations/
+COPY app/ app/
 COPY protos/ protos/
 COPY dbt_project/ dbt_project/
 COPY dags/ dags/
@@ -36,11 +38,11 @@ COPY --from=source --chown=airflow:0 /opt/klinehouse /opt/klinehouse
 # resolve relative to the source tree (klinehouse.paths.REPO_ROOT).
 # `dbt parse` then writes the manifest cosmos renders the dbt DAG from; it reads
 # no database (the URL only completes the profile).
-RUN pip install "apache-airflow==${AIRFLOW_VERSION}" -e /opt/klinehouse \
+RUN pip install "apache-airflow==${AIRFLOW_VERSION}" -e "/opt/klinehouse[orchestration]" \
     && KLINEHOUSE_HOME=/tmp/klinehouse-build \
        DBT_TARGET_PATH=/opt/klinehouse/build/dbt-target \
        KLINEHOUSE_DATABASE_URL=postgresql://build@127.0.0.1:1/klinehouse \
-       python -c "from klinehouse.transform import parse_manifest; parse_manifest()" \
+       python -c "from transform.runner import parse_manifest; parse_manifest()" \
     && test -s /opt/klinehouse/build/dbt-target/manifest.json \
     && rm -rf /tmp/klinehouse-build
 # The DAGs ship in the image (no git-sync, no DAG volume): one artefact per release.

@@ -15,18 +15,20 @@ WORKDIR /opt/klinehouse
 # Dependencies first, from pyproject.toml alone (stub packages), so that this
 # slow layer is reused while only the code changes.
 COPY pyproject.toml README.md ./
-RUN for pkg in klinehouse extract training inference expectations protos; do \
+RUN for pkg in klinehouse extract transform expectations training inference app protos; do \
         mkdir -p "$pkg" && touch "$pkg/__init__.py"; \
     done \
-    && pip install . \
+    && pip install '.[extract]' \
     && pip uninstall --yes klinehouse
 # The project itself, installed in place: migrations, dbt_project/ and the
 # protos resolve relative to the source tree (klinehouse.paths.REPO_ROOT).
 COPY klinehouse/ klinehouse/
 COPY extract/ extract/
+COPY transform/ transform/
+COPY expectations/ expectations/
 COPY training/ training/
 COPY inference/ inference/
-COPY expectations/ expectations/
+COPY app/ app/
 COPY protos/ protos/
 COPY dbt_project/ dbt_project/
 RUN pip install --no-deps -e . \

@@ -26,7 +26,7 @@ CANDLES_CHANNEL = channels.CANDLES
 MODELS_CHANNEL = channels.MODELS
 MARTS_CHANNEL = channels.MARTS
 # marts.candles is an incremental dbt table: a candle the ingester announced reaches it
-# only when the transform runs; klinehouse.transform.run_dbt sends MARTS_CHANNEL after
+# only when the transform runs; transform.runner.run_dbt sends MARTS_CHANNEL after
 # each run, and every stream then catches up (the payload is ignored).
 
 

@@ -6,10 +6,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from klinehouse.errors import KlinehouseError
 from klinehouse.settings import get_settings
 
 
-class DatabaseUnreachable(RuntimeError):
+class DatabaseUnreachable(KlinehouseError):
     """PostgreSQL did not answer at the configured host and port."""
 
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from klinehouse.db import connect
+from klinehouse.errors import KlinehouseError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = 7_245_310_012  # any constant: identifies klinehouse's migration lock
 
 
-class MigrationError(RuntimeError):
+class MigrationError(KlinehouseError):
     """A migration failed or was edited after it was applied."""
 
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from klinehouse import paths
+from klinehouse.errors import KlinehouseError
 
 
 class _StackSource(PydanticBaseSettingsSource):
@@ -122,7 +123,7 @@ class Settings(BaseSettings):
         return self.reader_database_url or self.require_database_url()
 
 
-class SettingsError(RuntimeError):
+class SettingsError(KlinehouseError):
     """A setting is missing or unusable; the message names it."""
 
 

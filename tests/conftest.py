@@ -27,7 +27,7 @@ def _db_url(base_url: str, dbname: str) -> str:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Settings]:
     """The embedded stack, started once for the session in a private home."""
-    from klinehouse.stack.private import private_stack
+    from devstack.stack.private import private_stack
 
     with private_stack("test-", migrate=False) as settings:
         _make_template(settings.require_database_url())
@@ -77,7 +77,7 @@ def database_url(new_database: Callable[[], str]) -> str:
 @pytest.fixture
 def lake_settings(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings whose lake is a fresh bucket on the stack's S3 endpoint."""
-    from klinehouse.stack.s3 import ensure_bucket
+    from devstack.stack.s3 import ensure_bucket
 
     bucket = f"lake-{uuid.uuid4().hex[:10]}"
     ensure_bucket(stack.s3_endpoint_url, bucket)
@@ -101,11 +101,11 @@ def shared_data() -> Path:
 def binance_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """The Binance REST/archive stand-in on 127.0.0.1, with KLINEHOUSE_BINANCE_*_URL set to it.
 
-    Yields a `klinehouse.standin.binance_rest.StandinThread`: `.url`, `.config` (clock,
+    Yields a `devstack.standin.binance_rest.StandinThread`: `.url`, `.config` (clock,
     latency, faults, weight limits), `.stats`. Serves ../shared/data/binance when present,
     seeded synthetic candles otherwise.
     """
-    from klinehouse.standin.binance_rest import StandinThread, default_data_dir
+    from devstack.standin.binance_rest import StandinThread, default_data_dir
 
     with StandinThread(default_data_dir()) as standin:
         for key, value in standin.env().items():

@@ -17,7 +17,7 @@ from klinehouse.settings import Settings
 
 @pytest.fixture(scope="session")
 def airflow_env(stack: Settings) -> Iterator[dict[str, str]]:
-    from klinehouse.orchestration.env import apply_env, migrate_metadata_db
+    from app.orchestration.env import apply_env, migrate_metadata_db
 
     saved_path = os.environ.get("PATH", "")
     env = apply_env(database_url=stack.require_database_url())
@@ -30,7 +30,7 @@ def airflow_env(stack: Settings) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def dbt_manifest(airflow_env: dict[str, str]) -> Path:
-    from klinehouse.orchestration.dbt import ensure_manifest
+    from app.orchestration.dbt import ensure_manifest
 
     return ensure_manifest()
 
@@ -39,6 +39,6 @@ def dbt_manifest(airflow_env: dict[str, str]) -> Path:
 def dagbag(airflow_env: dict[str, str], dbt_manifest: Path):  # type: ignore[no-untyped-def]
     from airflow.dag_processing.dagbag import DagBag
 
-    from klinehouse.orchestration.env import DAGS_FOLDER
+    from app.orchestration.env import DAGS_FOLDER
 
     return DagBag(dag_folder=str(DAGS_FOLDER))

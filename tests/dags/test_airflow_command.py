@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from devstack.stack._proc import free_port, pid_alive
 from klinehouse.settings import Settings
-from klinehouse.stack._proc import free_port, pid_alive
 
 BOOT_TIMEOUT = 240.0
 

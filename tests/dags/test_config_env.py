@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from app.orchestration import config
+from app.orchestration.env import airflow_env, warehouse_conn_uri
+from app.orchestration.tasks import extraction_window, summarise_loads
 from klinehouse import paths
 from klinehouse.errors import KlinehouseError
-from klinehouse.orchestration import config
-from klinehouse.orchestration.env import airflow_env, warehouse_conn_uri
-from klinehouse.orchestration.tasks import extraction_window, summarise_loads
 
 
 def test_series_parse_and_default() -> None:
@@ -137,7 +137,7 @@ def test_airflow_env_values_already_set_win(tmp_path: Path) -> None:
 
 
 def test_gate_since_is_the_earliest_triggering_window() -> None:
-    from klinehouse.orchestration.tasks import gate_since
+    from app.orchestration.tasks import gate_since
 
     events = [{"start": "2025-03-01T10:00:00+00:00"}, {"start": "2025-03-01T08:00:00Z"}]
     assert gate_since(events) == "2025-03-01T08:00:00+00:00"

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from klinehouse.orchestration import config
-from klinehouse.orchestration.env import DAGS_FOLDER
+from app.orchestration import config
+from app.orchestration.env import DAGS_FOLDER
 
 DAG_IDS = {"klines_extract_load", "klines_transform", "model_training"}
 # Tasks that must not retry: a failing quality gate is wrong data, not a flaky network.
@@ -68,7 +68,7 @@ def test_extract_maps_over_the_configured_series(dagbag: Any) -> None:
 
 
 def test_assets_chain_extract_transform_training(dagbag: Any) -> None:
-    from klinehouse.orchestration.assets import CHAMPION_MODEL, MARTS, RAW_KLINES
+    from app.orchestration.assets import CHAMPION_MODEL, MARTS, RAW_KLINES
 
     extract_load = dagbag.dags["klines_extract_load"]
     transform = dagbag.dags["klines_transform"]

@@ -1,6 +1,6 @@
 """End to end through the DAG code: klines_extract_load -> klines_transform -> model_training.
 
-Runs the three DAGs in order with `dag.test()` (`klinehouse.orchestration.demo.run`,
+Runs the three DAGs in order with `dag.test()` (`app.demo.dags.run`,
 the demo's path)
 against the session's private PostgreSQL and S3 and the Binance stand-in serving
 the real BTCUSDT/ETHUSDT 1h archives, in a fresh database and a fresh lake bucket.
@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from klinehouse.orchestration import config
-from klinehouse.orchestration.env import WAREHOUSE_CONN_ID, warehouse_conn_uri
+from app.orchestration import config
+from app.orchestration.env import WAREHOUSE_CONN_ID, warehouse_conn_uri
 from klinehouse.settings import Settings, get_settings
 
 # the months of real BTCUSDT/ETHUSDT 1h archives in ../shared/data (ms in 2024, µs from 2025)
@@ -69,8 +69,8 @@ def _asset_events(asset_name: str) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_three_dags_in_order_fill_raw_marts_and_the_registry(pipeline_env: str) -> None:
-    from klinehouse.orchestration import demo
-    from klinehouse.orchestration.assets import CHAMPION_MODEL, MARTS, RAW_KLINES
+    from app.demo import dags as demo
+    from app.orchestration.assets import CHAMPION_MODEL, MARTS, RAW_KLINES
 
     _T0.append(datetime.now(UTC))
     outcome = demo.run(START, END)
@@ -130,7 +130,7 @@ def test_three_dags_in_order_fill_raw_marts_and_the_registry(pipeline_env: str) 
 
     # training: only after the gate; registered; the registry's rule decided, and
     # promote followed it (champion -> Asset event; rejected -> skipped, champion stays)
-    from klinehouse.orchestration.pipeline import run_one
+    from app.orchestration.pipeline import run_one
 
     training = runs["model_training"]
     assert training.task_states["quality_gate"] == "success"

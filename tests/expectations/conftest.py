@@ -39,7 +39,7 @@ def _load_archives(url: str, folder: Path) -> None:
 @pytest.fixture(scope="session")
 def warehouse(stack: Settings, shared_data: Path) -> Iterator[str]:
     """Real spot klines (BTC, ETH 2024-11..2025-05; BTC 2023 with its outage gap) and marts."""
-    from klinehouse.transform import run_dbt
+    from transform.runner import run_dbt
 
     admin = stack.require_database_url().rsplit("/", 1)[0] + "/postgres"
     name = f"gate_{uuid.uuid4().hex[:10]}"

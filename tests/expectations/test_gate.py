@@ -180,7 +180,7 @@ def test_cli_exits_1_and_names_the_failure(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from klinehouse.cli import cli
+    from app.cli import cli
     from klinehouse.settings import get_settings
 
     schema = copy_schema("binance_klines")
@@ -217,7 +217,7 @@ def test_bad_requests_get_clear_errors(warehouse: str, tmp_path: Path) -> None:
 def test_demo_step_passes_on_real_data(
     warehouse: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from expectations.demo import step
+    from app.demo.expectations import step
     from klinehouse.settings import get_settings
 
     monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", warehouse)

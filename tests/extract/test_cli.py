@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from klinehouse.cli import main
+from app.cli import main
+from devstack.standin.binance_rest import StandinThread
 from klinehouse.settings import Settings
-from klinehouse.standin.binance_rest import StandinThread
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

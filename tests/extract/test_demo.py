@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from extract.demo import step
+from app.demo.extract import step
 from klinehouse.settings import Settings, get_settings
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devstack.standin.binance_rest import Fault, StandinThread
 from extract.extractor import Extractor, ExtractRequest, plan_segments, run_extract
 from extract.pacing import WeightPacer
 from extract.rest import InvalidSymbol, RestError, RestSource
 from klinehouse.settings import Settings
-from klinehouse.standin.binance_rest import Fault, StandinThread
 
 HOUR_MS = 3_600_000
 T0 = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)

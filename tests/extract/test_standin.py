@@ -9,8 +9,8 @@ from pathlib import Path
 
 import requests
 
+from devstack.standin.binance_rest import Fault, StandinThread
 from klinehouse.settings import get_settings
-from klinehouse.standin.binance_rest import Fault, StandinThread
 
 
 def test_real_rows_weights_and_settings(binance_standin: StandinThread, shared_data: Path) -> None:

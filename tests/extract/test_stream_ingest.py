@@ -12,16 +12,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from extract.lake_store import prefix_object_keys, read_objects
-from extract.stream.ingester import StreamIngester, StreamOptions, StreamStats
-from klinehouse.settings import Settings, get_settings
-from klinehouse.standin.binance_ws import (
+from devstack.standin.binance_ws import (
     Scenario,
     StandinThread,
     archive_candles,
     generated_timeline,
     recorded_timeline,
 )
+from extract.lake_store import prefix_object_keys, read_objects
+from extract.stream.ingester import StreamIngester, StreamOptions, StreamStats
+from klinehouse.settings import Settings, get_settings
 
 WS_URL_VARS = {
     "spot": "KLINEHOUSE_BINANCE_WS_URL",

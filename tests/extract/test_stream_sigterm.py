@@ -17,15 +17,15 @@ from typing import Any
 
 import psycopg
 
-from extract.lake_store import prefix_object_keys, read_objects
-from klinehouse.settings import Settings
-from klinehouse.standin.binance_ws import (
+from devstack.standin.binance_ws import (
     GARBAGE_PER_TICK,
     Scenario,
     StandinThread,
     archive_candles,
     generated_timeline,
 )
+from extract.lake_store import prefix_object_keys, read_objects
+from klinehouse.settings import Settings
 
 CANDLES = 30
 

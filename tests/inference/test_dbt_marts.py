@@ -16,7 +16,7 @@ from klinehouse.settings import Settings
 from klinehouse.v1 import candle_service_pb2, candle_service_pb2_grpc, prediction_service_pb2_grpc
 from klinehouse.v1 import prediction_service_pb2 as pb
 
-transform = pytest.importorskip("klinehouse.transform", reason="the dbt project (issue 5)")
+transform = pytest.importorskip("transform.runner", reason="the dbt project (issue 5)")
 
 FIRST = datetime(2024, 2, 27, tzinfo=UTC)
 BARS = 72

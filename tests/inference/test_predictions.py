@@ -192,7 +192,7 @@ def test_demo_step_prints_advice_and_prediction_over_grpc(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from inference.demo import step
+    from app.demo.inference import step
     from klinehouse.settings import get_settings
 
     owner_url, _ = predicting

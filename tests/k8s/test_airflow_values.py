@@ -62,8 +62,8 @@ def test_values_are_complete_and_hardened() -> None:
     assert values["dags"]["gitSync"]["enabled"] is False  # the DAGs ship in the image
     secrets = {s["envName"]: s for s in values["secret"]}
     assert secrets["KLINEHOUSE_DATABASE_URL"]["secretName"] == "klinehouse-db"
-    # cosmos' dbt profile reads the Airflow connection klinehouse.orchestration names
-    from klinehouse.orchestration.env import WAREHOUSE_CONN_ID
+    # cosmos' dbt profile reads the Airflow connection app.orchestration names
+    from app.orchestration.env import WAREHOUSE_CONN_ID
 
     assert secrets[f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"]["secretName"] == "klinehouse-db"
     prod = yaml.safe_load((REPO / "k8s/airflow/values-prod.yaml").read_text())

@@ -20,7 +20,7 @@ OWN_IMAGES = ("klinehouse-inference", "klinehouse-stream")
 
 def parse_cli(args: list[str]) -> tuple[str, dict[str, Any]]:
     """Resolve and parse `klinehouse <args>` without running it; raises click.UsageError."""
-    from klinehouse.cli import cli
+    from app.cli import cli
 
     command: click.Command = cli
     path = ["klinehouse"]

@@ -124,7 +124,7 @@ def run_entrypoint(tmp_path: Path, baked: Path) -> subprocess.CompletedProcess[s
 def test_airflow_entrypoint_puts_the_baked_manifest_where_cosmos_reads_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from klinehouse.transform import manifest_path
+    from transform.runner import manifest_path
 
     baked = tmp_path / "baked"
     baked.mkdir()
@@ -133,7 +133,7 @@ def test_airflow_entrypoint_puts_the_baked_manifest_where_cosmos_reads_it(
     proc = run_entrypoint(tmp_path, baked)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "next: scheduler --verbose"
-    # where klinehouse (klinehouse.orchestration.dbt via klinehouse.transform) looks for it
+    # where klinehouse (app.orchestration.dbt via transform.runner) looks for it
     monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
     monkeypatch.setenv("KLINEHOUSE_HOME", str(tmp_path / "home"))
     assert manifest_path().read_text() == '{"nodes": {}}'
@@ -144,3 +144,11 @@ def test_airflow_entrypoint_fails_without_a_baked_manifest(tmp_path: Path) -> No
     assert proc.returncode != 0
     assert "manifest.json" in proc.stderr
     assert "next:" not in proc.stdout
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_images_leave_out_the_development_stack(dockerfile: Path) -> None:
+    # devstack/ (embedded stack, Binance stand-ins, moto) is for development machines only
+    assert "devstack" not in dockerfile.read_text()
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert "**" in ignore and "!devstack/" not in ignore

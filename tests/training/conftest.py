@@ -33,9 +33,9 @@ def _with_db(url: str, name: str) -> str:
 def real_warehouse(
     stack: Settings, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealWarehouse]:
+    from devstack.stack.s3 import ensure_bucket
     from extract.importers import import_freqtrade_dir
-    from klinehouse.stack.s3 import ensure_bucket
-    from klinehouse.transform import run_dbt
+    from transform.runner import run_dbt
 
     source = shared_data / "freqtrade-json"
     if not source.is_dir():

@@ -96,7 +96,7 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     # the registry through the CLI
     from click.testing import CliRunner
 
-    from klinehouse.cli import cli
+    from app.cli import cli
 
     runner = CliRunner()
     listed = runner.invoke(cli, ["models", "list"])

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from klinehouse import features, klines
-from klinehouse.transform import run_dbt
+from transform.runner import run_dbt
 
 STEP = timedelta(hours=1)  # every file used here is 1h
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from klinehouse.cli import main
+from app.cli import main
+from app.demo.transform import step as demo_step
 from klinehouse.settings import get_settings
-from klinehouse.transform import demo_step, target_dir
+from transform.runner import target_dir
 
 
 def test_transform_finds_exactly_the_real_missing_bar(

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from klinehouse.transform import run_dbt, target_dir
+from transform.runner import run_dbt, target_dir
 
 MARTS = ("candles", "candle_features", "candle_labels")
 

@@ -11,7 +11,7 @@ import pytest
 
 from klinehouse import features, klines
 from klinehouse.errors import KlinehouseError
-from klinehouse.transform import PROJECT_DIR, dbt_env, parse_manifest, run_dbt
+from transform.runner import PROJECT_DIR, dbt_env, parse_manifest, run_dbt
 
 MARTS = ("candles", "candle_gaps", "candle_features", "candle_labels", "candle_features_latest")
 

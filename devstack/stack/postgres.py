@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from klinehouse.stack._proc import free_port, pid_alive, port_holder, port_is_free
+from devstack.stack._proc import free_port, pid_alive, port_holder, port_is_free
 
 DEFAULT_PORT = 54329
 SUPERUSER = "klinehouse"

@@ -2,5 +2,5 @@
 
 `run_pipeline(start=..., end=...)` runs the three DAGs of `dags/` in order with
 `dag.test()` and returns a `PipelineSummary`; import it from
-`klinehouse.orchestration.pipeline` (this package imports nothing heavy).
+`app.orchestration.pipeline` (this package imports nothing heavy).
 """

@@ -65,10 +65,10 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
     manifest's lake key for the load task. A failure (unknown symbol, retries
     exhausted) raises, so that Airflow retries the task with backoff.
     """
+    from app.orchestration.config import Series
     from extract.extractor import ExtractRequest, run_extract
     from extract.lake_store import RUNS_ROOT
     from klinehouse import lake
-    from klinehouse.orchestration.config import Series
 
     checked = Series(**series).validate()
     window_start, window_end = _utc(start), _utc(end)

@@ -19,8 +19,8 @@ from klinehouse.settings import get_settings
 
 
 def _stack_up() -> None:
-    from klinehouse.stack import stack_up
-    from klinehouse.stack.manager import stack_status
+    from devstack.stack import stack_up
+    from devstack.stack.manager import stack_status
 
     stack_up()
     for component, where, state in stack_status():
@@ -28,43 +28,43 @@ def _stack_up() -> None:
 
 
 def _extract() -> None:
-    from extract.demo import step
+    from app.demo.extract import step
 
     step()
 
 
 def _stream() -> None:
-    from extract.stream.demo import run_demo
+    from app.demo.stream import run_demo
 
     run_demo(max_seconds=30)
 
 
 def _transform() -> None:
-    from klinehouse.transform import demo_step
+    from app.demo.transform import step
 
-    demo_step()
+    step()
 
 
 def _validate() -> None:
-    from expectations.demo import step
+    from app.demo.expectations import step
 
     step()
 
 
 def _train() -> None:
-    from training.demo import step
+    from app.demo.training import step
 
     step()
 
 
 def _pipeline_through_dags() -> None:
-    from klinehouse.orchestration.demo import step
+    from app.demo.dags import step
 
     step()
 
 
 def _grpc_advice() -> None:
-    from inference.demo import step
+    from app.demo.inference import step
 
     step()
 
@@ -100,7 +100,7 @@ DIRECT_STEPS: list[Step] = [
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in {"-h", "--help"}:
-        click.echo("usage: python -m klinehouse.demo [--direct]\n\n" + (__doc__ or ""))
+        click.echo("usage: python -m app.demo [--direct]\n\n" + (__doc__ or ""))
         return 0
     steps = DIRECT_STEPS if "--direct" in args else STEPS
     started = time.monotonic()

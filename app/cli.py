@@ -14,26 +14,28 @@ from typing import Any
 
 import click
 
+from klinehouse.errors import KlinehouseError
+
 # name -> "module:attribute" of a click command; each package registers its own line.
 LAZY_COMMANDS: dict[str, str] = {
-    "stack": "klinehouse.commands.stack:stack",
+    "stack": "devstack.cli:stack",
     "extract": "extract.cli:extract_command",
     "load": "extract.cli:load_command",
     "import-archive": "extract.cli:import_archive_command",
     "import-freqtrade": "extract.cli:import_freqtrade_command",
-    "db": "klinehouse.commands.db:db",
-    "transform": "klinehouse.commands.transform:transform",
-    "docs": "klinehouse.commands.transform:docs",
-    "train": "klinehouse.commands.train:train",
-    "models": "klinehouse.commands.train:models",
-    "serve": "inference.commands:serve",
-    "candles": "inference.commands:candles",
-    "predict": "inference.commands:predict",
-    "advise": "inference.commands:advise",
-    "watch": "inference.commands:watch",
+    "db": "klinehouse.db_cli:db",
+    "transform": "transform.cli:transform",
+    "docs": "transform.cli:docs",
+    "train": "training.cli:train",
+    "models": "training.cli:models",
+    "serve": "inference.cli:serve",
+    "candles": "inference.cli:candles",
+    "predict": "inference.cli:predict",
+    "advise": "inference.cli:advise",
+    "watch": "inference.cli:watch",
     "stream": "extract.stream.cli:stream",
-    "airflow": "klinehouse.commands.airflow:airflow",
-    "validate": "klinehouse.commands.validate:validate",
+    "airflow": "app.orchestration.cli:airflow",
+    "validate": "expectations.cli:validate",
 }
 
 
@@ -44,7 +46,17 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS:
             module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
-            command = getattr(importlib.import_module(module_name), attr)
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                # the runtime images leave out the development stack (devstack)
+                if exc.name != module_name.split(".")[0]:
+                    raise
+                raise click.UsageError(
+                    f"`klinehouse {cmd_name}` is a development command: "
+                    f"{exc.name} is not installed here"
+                ) from None
+            command = getattr(module, attr)
             assert isinstance(command, click.Command)
             return command
         return super().get_command(ctx, cmd_name)
@@ -60,16 +72,6 @@ def cli() -> None:
     """
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from klinehouse.db import DatabaseUnreachable
-    from klinehouse.errors import KlinehouseError
-    from klinehouse.migrate import MigrationError
-    from klinehouse.settings import SettingsError
-    from klinehouse.stack import StackError
-
-    return (DatabaseUnreachable, KlinehouseError, MigrationError, SettingsError, StackError)
-
-
 def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="klinehouse", standalone_mode=False)
@@ -81,6 +83,6 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except _expected_errors() as exc:
+    except KlinehouseError as exc:
         click.echo(f"klinehouse: {exc}", err=True)
         sys.exit(2)

@@ -113,7 +113,7 @@ def apply_env(home: Path | None = None, *, database_url: str | None = None) -> d
     if "airflow" in sys.modules and "AIRFLOW_HOME" not in os.environ:
         raise AirflowSetupError(
             "airflow was imported before its environment was set: it has already read "
-            "~/airflow; call klinehouse.orchestration.env.apply_env() first"
+            "~/airflow; call app.orchestration.env.apply_env() first"
         )
     env = airflow_env(home, database_url=database_url)
     os.environ.update(env)

@@ -22,7 +22,7 @@ def binance_answers(url: str) -> bool:
 def binance_or_standin(log: Callable[[str], None]) -> Iterator[None]:
     """Inside, the settings point at Binance if its REST API answers, else at a local
     stand-in serving the real archives (started here, stopped on exit, settings restored)."""
-    from klinehouse.standin.binance_rest import StandinThread, default_data_dir
+    from devstack.standin.binance_rest import StandinThread, default_data_dir
 
     settings = get_settings(fresh=True)
     if binance_answers(settings.binance_rest_url):

@@ -15,10 +15,10 @@ import boto3
 import psycopg
 import pytest
 
+from devstack.stack import manager, postgres
+from devstack.stack._proc import pid_alive
 from klinehouse import paths
 from klinehouse.settings import Settings
-from klinehouse.stack import manager, postgres
-from klinehouse.stack._proc import pid_alive
 
 
 @pytest.fixture
@@ -188,11 +188,11 @@ def test_unreachable_database_is_one_line_naming_host_and_port(home: Path) -> No
 
 def test_private_stack_of_a_killed_run_is_reaped() -> None:
     """A run killed outright leaves its stack running; the next private stack stops it."""
-    from klinehouse.stack.private import reap_orphans
+    from devstack.stack.private import reap_orphans
 
     script = (
         "import os\n"
-        "from klinehouse.stack.private import private_stack\n"
+        "from devstack.stack.private import private_stack\n"
         "with private_stack('test-orphan-') as s:\n"
         "    print(os.environ['KLINEHOUSE_HOME'], flush=True)\n"
         "    os.kill(os.getpid(), 9)\n"
@@ -223,7 +223,7 @@ def test_fallback_server_root_is_the_same_in_every_process(tmp_path: Path) -> No
     unreachable = tmp_path / "private"
     unreachable.mkdir(mode=0o700)  # tmp_path itself is root-only as well
     code = (
-        "import sys; from pathlib import Path; from klinehouse.stack import postgres; "
+        "import sys; from pathlib import Path; from devstack.stack import postgres; "
         "print(postgres.server_root(Path(sys.argv[1]), postgres._run_as_user()))"
     )
     roots = {

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import click
 
-from extract.stream.cli import summary
-from extract.stream.ingester import StreamIngester, StreamOptions, StreamStats
-from klinehouse import paths
-from klinehouse.envvars import temporary_environ
-from klinehouse.settings import get_settings
-from klinehouse.standin import binance_rest
-from klinehouse.standin.binance_ws import (
+from devstack.standin import binance_rest
+from devstack.standin.binance_ws import (
     Scenario,
     StandinThread,
     archive_candles,
     generated_timeline,
 )
+from extract.stream.cli import summary
+from extract.stream.ingester import StreamIngester, StreamOptions, StreamStats
+from klinehouse import paths
+from klinehouse.envvars import temporary_environ
+from klinehouse.settings import get_settings
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 DAY = 24

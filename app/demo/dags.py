@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import click
 
-from klinehouse.orchestration.pipeline import DagRunResult, PipelineSummary
+from app.orchestration.pipeline import DagRunResult, PipelineSummary
 
 START = datetime(2024, 11, 1, tzinfo=UTC)
 END = datetime(2025, 6, 1, tzinfo=UTC)
@@ -28,8 +28,8 @@ class DemoOutcome:
 
 
 def run(start: datetime = START, end: datetime = END) -> DemoOutcome:
-    from klinehouse.orchestration.pipeline import run_one, run_pipeline
-    from klinehouse.standin.fallback import binance_or_standin
+    from app.orchestration.pipeline import run_one, run_pipeline
+    from devstack.standin.fallback import binance_or_standin
 
     with binance_or_standin(lambda line: click.echo(f"  {line}")):
         summary = run_pipeline(start=start, end=end, quiet=True)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from klinehouse.stack._proc import (
+from devstack.stack._proc import (
     free_port,
     pid_alive,
     pid_cmdline,

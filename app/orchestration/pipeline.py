@@ -70,8 +70,8 @@ def prepare_airflow(*, quiet: bool = False) -> dict[str, str]:
     """
     import os
 
-    from klinehouse.orchestration.dbt import ensure_manifest
-    from klinehouse.orchestration.env import apply_env, migrate_metadata_db
+    from app.orchestration.dbt import ensure_manifest
+    from app.orchestration.env import apply_env, migrate_metadata_db
     from klinehouse.settings import get_settings
 
     if quiet:
@@ -87,7 +87,7 @@ def load_dags() -> dict[str, Any]:
     """The pipeline's DAGs, parsed from the dags folder (so that dag.test() finds them serialized)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from klinehouse.orchestration.env import DAGS_FOLDER
+    from app.orchestration.env import DAGS_FOLDER
 
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     if bag.import_errors:

@@ -7,7 +7,7 @@ running `dbt build` for that model (its run and its tests: `TestBehavior.BUILD`)
 invoked in-process through dbt's runner (one ~4 s dbt import per worker, not per
 task). The profile comes from the Airflow connection `klinehouse_warehouse`
 (`AIRFLOW_CONN_KLINEHOUSE_WAREHOUSE`), never from a file with credentials; the
-sessions run in UTC (`PGTZ`), as `klinehouse.transform` runs them.
+sessions run in UTC (`PGTZ`), as `transform.runner` runs them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from klinehouse.orchestration.env import WAREHOUSE_CONN_ID, venv_bin
-from klinehouse.transform import PROJECT_DIR
+from app.orchestration.env import WAREHOUSE_CONN_ID, venv_bin
+from transform.runner import PROJECT_DIR
 
 if TYPE_CHECKING:
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
@@ -27,17 +27,17 @@ TARGET_NAME = "airflow"
 
 
 def manifest_path() -> Path:
-    """dbt's manifest, under `<KLINEHOUSE_HOME>/dbt/target` (`klinehouse.transform`)."""
-    from klinehouse.transform import manifest_path as dbt_manifest_path
+    """dbt's manifest, under `<KLINEHOUSE_HOME>/dbt/target` (`transform.runner`)."""
+    from transform.runner import manifest_path as dbt_manifest_path
 
     return dbt_manifest_path()
 
 
 def ensure_manifest(*, force: bool = False) -> Path:
-    """`dbt parse` (through `klinehouse.transform`) when the manifest is missing, or `force`."""
+    """`dbt parse` (through `transform.runner`) when the manifest is missing, or `force`."""
     path = manifest_path()
     if force or not path.exists():
-        from klinehouse.transform import parse_manifest
+        from transform.runner import parse_manifest
 
         path = parse_manifest()
     if not path.exists():

@@ -24,11 +24,11 @@ STOP_TIMEOUT = 45.0
 
 
 def _prepare(port: int | None) -> tuple[dict[str, str], int]:
-    from klinehouse.orchestration.dbt import ensure_manifest
-    from klinehouse.orchestration.env import airflow_env, migrate_metadata_db
+    from app.orchestration.dbt import ensure_manifest
+    from app.orchestration.env import airflow_env, migrate_metadata_db
+    from devstack.stack import stack_up
+    from devstack.stack._proc import free_port
     from klinehouse.settings import get_settings
-    from klinehouse.stack import stack_up
-    from klinehouse.stack._proc import free_port
 
     stack_up()
     settings = get_settings(fresh=True)
@@ -79,7 +79,7 @@ def airflow(ctx: click.Context, port: int | None, standin: bool) -> None:
         return
     with contextlib.ExitStack() as stack:
         if standin:
-            from klinehouse.standin.binance_rest import StandinThread, default_data_dir
+            from devstack.standin.binance_rest import StandinThread, default_data_dir
 
             server = stack.enter_context(StandinThread(default_data_dir()))
             os.environ.update(server.env())
@@ -119,7 +119,7 @@ def env() -> None:
     """Print `export AIRFLOW_…=` lines, to use the `airflow` CLI on this home (e.g. `airflow dags list`)."""
     import shlex
 
-    from klinehouse.orchestration.env import airflow_env
+    from app.orchestration.env import airflow_env
     from klinehouse.settings import get_settings
 
     database_url = get_settings(fresh=True).database_url or None
@@ -142,8 +142,8 @@ def run_pipeline_command(start: str, end: str, force_promote: bool, verbose: boo
     """Run the three DAGs in order with dag.test(), in this process, on the local stack."""
     from datetime import datetime
 
-    from klinehouse.orchestration.pipeline import run_pipeline
-    from klinehouse.orchestration.tasks import extraction_window
+    from app.orchestration.pipeline import run_pipeline
+    from app.orchestration.tasks import extraction_window
 
     window = extraction_window(None, None, {"start": start, "end": end})
     summary = run_pipeline(

@@ -13,14 +13,15 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from devstack.stack import postgres, s3
 from klinehouse import paths
-from klinehouse.stack import postgres, s3
+from klinehouse.errors import KlinehouseError
 
 READER_ROLE = "klinehouse_reader"
 LOADER_ROLE = "klinehouse_loader"
 
 
-class StackError(RuntimeError):
+class StackError(KlinehouseError):
     """A part of the stack could not be started or stopped; the message says which and why."""
 
 

@@ -17,8 +17,8 @@ FIRST_START = datetime(2024, 11, 1, tzinfo=UTC)
 
 
 def step() -> None:
+    from devstack.standin.fallback import binance_or_standin
     from extract.extractor import Extractor, ExtractRequest, stored_latest
-    from klinehouse.standin.fallback import binance_or_standin
 
     with binance_or_standin(lambda line: click.echo(f"  {line}")):
         resume = all(stored_latest("spot", s, "1h") is not None for s in SYMBOLS)

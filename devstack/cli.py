@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from klinehouse.stack import stack_down, stack_env, stack_status, stack_up
+from devstack.stack import stack_down, stack_env, stack_status, stack_up
 
 
 def _print_status() -> None:

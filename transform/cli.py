@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from klinehouse.transform import run_dbt, target_dir
+from transform.runner import run_dbt, target_dir
 
 
 @click.command()

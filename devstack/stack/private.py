@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from devstack.stack._proc import pid_alive
+from devstack.stack.manager import stack_down, stack_up
 from klinehouse import paths
 from klinehouse.envvars import temporary_environ
 from klinehouse.settings import Settings, get_settings
-from klinehouse.stack._proc import pid_alive
-from klinehouse.stack.manager import stack_down, stack_up
 
 # Settings that would point a private stack elsewhere: unset inside it.
 _POINTING_ELSEWHERE = (

@@ -374,7 +374,7 @@ class StandinThread:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m klinehouse.standin.binance_ws`: serve a recorded or synthetic timeline."""
+    """`python -m devstack.standin.binance_ws`: serve a recorded or synthetic timeline."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--replay", type=Path, help="a combined-stream .jsonl recording")

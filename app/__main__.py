@@ -1,0 +1,5 @@
+"""`python -m app`: the `klinehouse` command."""
+
+from app.cli import main
+
+main()

@@ -1,3 +1,0 @@
-from klinehouse.cli import main
-
-main()
