@@ -317,7 +317,7 @@ def main() -> int:
         logs = home / "bench-servers.log"
         with logs.open("w") as log:
             ours = subprocess.Popen(
-                [sys.executable, "-m", "klinehouse", "serve"], env=env, stdout=log, stderr=log
+                [sys.executable, "-m", "app", "serve"], env=env, stdout=log, stderr=log
             )
             echo = subprocess.Popen(
                 [sys.executable, __file__, "--echo-server", echo_addr.rsplit(":", 1)[1]],

@@ -18,7 +18,7 @@ COPY pyproject.toml README.md ./
 RUN for pkg in klinehouse extract transform expectations training inference app protos; do \
         mkdir -p "$pkg" && touch "$pkg/__init__.py"; \
     done \
-    && pip install '.[extract]' \
+    && pip install "/opt/klinehouse[extract]" \
     && pip uninstall --yes klinehouse
 # The project itself, installed in place: migrations, dbt_project/ and the
 # protos resolve relative to the source tree (klinehouse.paths.REPO_ROOT).

@@ -38,7 +38,7 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "klinehouse", *args],
+        [sys.executable, "-m", "app", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

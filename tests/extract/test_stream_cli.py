@@ -26,7 +26,7 @@ def test_bad_input_is_one_line_exit_2(
 ) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KLINEHOUSE_")}
     result = subprocess.run(
-        [sys.executable, "-m", "klinehouse", "stream", "--symbol", "BTCUSDT", *args],
+        [sys.executable, "-m", "app", "stream", "--symbol", "BTCUSDT", *args],
         env={**clean, "KLINEHOUSE_HOME": str(tmp_path), **env},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

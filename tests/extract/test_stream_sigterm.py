@@ -75,7 +75,7 @@ def test_sigterm_commits_everything_received_and_exits_0(
     with StandinThread(scenario) as standin:
         env = {**os.environ, "KLINEHOUSE_BINANCE_WS_URL": standin.url}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "klinehouse", "stream", "--symbol", "BTCUSDT",
+            [sys.executable, "-m", "app", "stream", "--symbol", "BTCUSDT",
              "--symbol", "ethusdt", "--interval", "1h",
              # nothing is due before the signal: everything received sits in the buffer
              "--flush-rows", "100000", "--flush-seconds", "3600",

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .conftest import TOKEN
 
-KLINEHOUSE = [sys.executable, "-m", "klinehouse"]
+KLINEHOUSE = [sys.executable, "-m", "app"]
 
 
 def free_port() -> int:
