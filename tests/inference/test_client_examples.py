@@ -1,9 +1,13 @@
-"""docs/examples/node/client.js (docs/grpc-clients.md) run with node against a real server:
-its candles carry the warehouse's times to the nanosecond and its prediction the champion's."""
+"""The client examples of docs/grpc-clients.md against a real server: the Node script
+docs/examples/node/client.js run with node (its candles carry the warehouse's times to the
+nanosecond, its prediction the champion's), and the Python example run as written."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -19,16 +23,14 @@ from klinehouse.settings import Settings
 from .conftest import FIRST_OPEN, TOKEN, create_marts, insert_candles, insert_features
 from .test_predictions import register
 
+DOC = paths.REPO_ROOT / "docs" / "grpc-clients.md"
 CLIENT = paths.REPO_ROOT / "docs" / "examples" / "node" / "client.js"
 NODE = shutil.which("node")
 
-pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="node is not installed"),
-    pytest.mark.skipif(
-        not (paths.REPO_ROOT / "node_modules" / "@grpc" / "proto-loader").exists(),
-        reason="@grpc/grpc-js and @grpc/proto-loader not installed: run `make node-deps`",
-    ),
-]
+needs_node = pytest.mark.skipif(
+    NODE is None or not (paths.REPO_ROOT / "node_modules" / "@grpc" / "proto-loader").exists(),
+    reason="node or @grpc/grpc-js + @grpc/proto-loader missing: install node, `make node-deps`",
+)
 
 
 def run_client(
@@ -59,6 +61,7 @@ def served(
     return server_factory(reader, token=TOKEN)
 
 
+@needs_node
 def test_node_client_prints_candles_and_a_prediction(served: ServerThread) -> None:
     proc = run_client(
         served.port, "--symbol", "BTCUSDT", "--interval", "1h",
@@ -84,6 +87,7 @@ def test_node_client_prints_candles_and_a_prediction(served: ServerThread) -> No
     assert prediction["stale"] is True and prediction["feature_age_seconds"] > 300 * 86400
 
 
+@needs_node
 def test_node_client_reports_the_status_code(served: ServerThread) -> None:
     bad_interval = run_client(served.port, "--interval", "2x", "--start", "2024-02-28T01:00:00Z")
     assert bad_interval.returncode == 1
@@ -91,3 +95,18 @@ def test_node_client_reports_the_status_code(served: ServerThread) -> None:
     no_token = run_client(served.port, "--start", "2024-02-28T01:00:00Z", token=None)
     assert no_token.returncode == 1
     assert no_token.stderr.startswith("UNAUTHENTICATED missing or wrong bearer token")
+
+
+def test_the_python_example_of_the_document_runs(server: ServerThread) -> None:
+    (code,) = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+    assert "127.0.0.1:50051" in code
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code.replace("127.0.0.1:50051", f"127.0.0.1:{server.port}"), {})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 24, lines  # BTCUSDT 1h on 2024-03-01 (tests/inference/conftest.py)
+    bar = 48  # 2024-02-28 00:00 is bar 0 (a leap year); close = base 40000 + bar + 0.12345678
+    assert lines[0] == (
+        f"2024-03-01 00:00:00+00:00 2024-03-01 00:59:59.999000+00:00 {40000 + bar}.12345678 "
+        "MARKET_SPOT"
+    )
