@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## Create or update .venv (skipped when nothing changed)
 
-# Node tools of the checks (buf for tests/k8s), as locked in package-lock.json, installed only
+# Node tools of the checks (buf for tests/k8s; @grpc/grpc-js + @grpc/proto-loader for the
+# Node client example of docs/grpc-clients.md), as locked in package-lock.json, installed only
 # when the lockfile changed (`npm install --no-save`: `npm ci` rejects a lockfile that lacks
 # the optional buf binaries of other platforms, which some registry mirrors do not serve).
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
@@ -31,7 +32,7 @@ $(NODE_STAMP): package.json package-lock.json
 	  npm install --no-audit --no-fund --no-save --loglevel=error && rm -f node_modules/.installed-* && touch $@; \
 	else echo "npm not found: the buf checks in tests/k8s will be skipped"; fi
 
-node-deps: $(NODE_STAMP)  ## Install the npm tools (buf) from package-lock.json (skipped when unchanged)
+node-deps: $(NODE_STAMP)  ## Install the npm tools (buf, grpc-js) from package-lock.json (skipped when unchanged)
 
 PROTO_RELEASE ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 proto-baseline: node-deps  ## Snapshot protos/ as released (protos/releases/v$(PROTO_RELEASE).binpb) for buf breaking

@@ -26,7 +26,14 @@ if _version_not_supported:
 
 
 class CandleServiceStub:
-    """Candles of any Binance market, symbol and interval, from marts.candles.
+    """Candles of any Binance market, symbol and interval, read from marts.candles by
+    key range. Every RPC of this service may also end in: UNAUTHENTICATED when the
+    server requires a bearer token and the call's "authorization: Bearer <token>"
+    metadata is missing or wrong; UNAVAILABLE when the warehouse database is
+    unreachable (retry later); DEADLINE_EXCEEDED when the query runs past the
+    statement timeout or the call's deadline; FAILED_PRECONDITION when the marts are
+    not built yet or the service's role may not read them; INTERNAL on a bug (logged).
+    An error message starts with the request field it is about, as in "symbol: ...".
     """
 
     def __init__(self, channel):
@@ -53,27 +60,47 @@ class CandleServiceStub:
 
 
 class CandleServiceServicer:
-    """Candles of any Binance market, symbol and interval, from marts.candles.
+    """Candles of any Binance market, symbol and interval, read from marts.candles by
+    key range. Every RPC of this service may also end in: UNAUTHENTICATED when the
+    server requires a bearer token and the call's "authorization: Bearer <token>"
+    metadata is missing or wrong; UNAVAILABLE when the warehouse database is
+    unreachable (retry later); DEADLINE_EXCEEDED when the query runs past the
+    statement timeout or the call's deadline; FAILED_PRECONDITION when the marts are
+    not built yet or the service's role may not read them; INTERNAL on a bug (logged).
+    An error message starts with the request field it is about, as in "symbol: ...".
     """
 
     def GetCandles(self, request, context):
-        """The candles of one series in [start_time, end_time) or on one UTC date.
-        At most 5,000 candles: a larger range is OUT_OF_RANGE (use StreamCandleHistory).
+        """Returns the candles of one series in [start_time, end_time) or on one UTC date,
+        in open_time order, at most 5,000 of them. A known series with no candles in the
+        range gives an empty list. Status codes: INVALID_ARGUMENT for an unknown market
+        value or interval, a malformed symbol or date, a date given together with a time,
+        a missing start_time, a start_time not before end_time, a symbol with no candles
+        in the market, or a symbol without candles of that interval (the message lists
+        the intervals it has); OUT_OF_RANGE when the range spans more than 5,000 bars
+        (use StreamCandleHistory).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamCandleHistory(self, request, context):
-        """The same range, any size, in pages of at most page_size candles (<= 5,000).
+        """Streams the same range as GetCandles, of any size, in open_time order in pages
+        of at most page_size candles, then ends. Status codes: INVALID_ARGUMENT as for
+        GetCandles; OUT_OF_RANGE for a page_size below 0 or above 5,000.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamCandles(self, request, context):
-        """New candles of one or more symbols as they land (driven by the ingester's
-        NOTIFY klinehouse_candles, not by polling), optionally replaying from a start first.
+        """Streams new candles of one or more symbols as they reach marts.candles, woken
+        by PostgreSQL NOTIFY (klinehouse_candles from the ingester, klinehouse_marts
+        after each transform), not by polling; optionally replays the stored candles
+        from replay_start_time first. It never ends by itself; each candle is sent
+        once. Status codes: INVALID_ARGUMENT for an unknown market value or interval,
+        no symbols, more than 200 symbols, a malformed symbol, or a symbol with no
+        candles in the market.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,7 +133,14 @@ def add_CandleServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CandleService:
-    """Candles of any Binance market, symbol and interval, from marts.candles.
+    """Candles of any Binance market, symbol and interval, read from marts.candles by
+    key range. Every RPC of this service may also end in: UNAUTHENTICATED when the
+    server requires a bearer token and the call's "authorization: Bearer <token>"
+    metadata is missing or wrong; UNAVAILABLE when the warehouse database is
+    unreachable (retry later); DEADLINE_EXCEEDED when the query runs past the
+    statement timeout or the call's deadline; FAILED_PRECONDITION when the marts are
+    not built yet or the service's role may not read them; INTERNAL on a bug (logged).
+    An error message starts with the request field it is about, as in "symbol: ...".
     """
 
     @staticmethod

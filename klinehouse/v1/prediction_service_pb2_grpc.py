@@ -26,7 +26,17 @@ if _version_not_supported:
 
 
 class PredictionServiceStub:
-    """Predictions of the champion model for the next bar, and the trading advice drawn from them.
+    """Predictions of the champion model (the one the registry promoted; reloaded
+    without a restart when a new one is promoted) for the bar after the newest
+    closed bar with features in marts.candle_features_latest, and the trading
+    advice drawn from them. Every RPC of this service may also end in:
+    UNAUTHENTICATED when the server requires a bearer token and the call's
+    "authorization: Bearer <token>" metadata is missing or wrong; UNAVAILABLE when
+    the warehouse database is unreachable (retry later); DEADLINE_EXCEEDED when the
+    query runs past the statement timeout or the call's deadline;
+    FAILED_PRECONDITION when there is no champion model yet, or the marts are not
+    built, or the service's role may not read them; INTERNAL on a bug (logged). An
+    error message starts with the request field it is about, as in "symbol: ...".
     """
 
     def __init__(self, channel):
@@ -53,25 +63,49 @@ class PredictionServiceStub:
 
 
 class PredictionServiceServicer:
-    """Predictions of the champion model for the next bar, and the trading advice drawn from them.
+    """Predictions of the champion model (the one the registry promoted; reloaded
+    without a restart when a new one is promoted) for the bar after the newest
+    closed bar with features in marts.candle_features_latest, and the trading
+    advice drawn from them. Every RPC of this service may also end in:
+    UNAUTHENTICATED when the server requires a bearer token and the call's
+    "authorization: Bearer <token>" metadata is missing or wrong; UNAVAILABLE when
+    the warehouse database is unreachable (retry later); DEADLINE_EXCEEDED when the
+    query runs past the statement timeout or the call's deadline;
+    FAILED_PRECONDITION when there is no champion model yet, or the marts are not
+    built, or the service's role may not read them; INTERNAL on a bug (logged). An
+    error message starts with the request field it is about, as in "symbol: ...".
     """
 
     def GetPrediction(self, request, context):
-        """P(up) and the expected log return of the next bar of one series.
+        """Returns P(up) and the expected log return of the next bar of one series.
+        Status codes: INVALID_ARGUMENT for an unknown market value or interval, a
+        malformed symbol, a symbol with no candles in the market, or a symbol without
+        candles of that interval; FAILED_PRECONDITION when there is no champion, or the
+        series has candles but no features yet (too little history).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamPredictions(self, request, context):
-        """A new prediction each time a bar of one of the symbols closes.
+        """Streams the current prediction of each symbol first, then a new one each time
+        a newer bar of one of the symbols gets features; it never ends by itself.
+        Status codes: INVALID_ARGUMENT for an unknown market value or interval, no
+        symbols, more than 200 symbols, a malformed or unknown symbol, or a symbol
+        without candles of that interval; FAILED_PRECONDITION when there is no
+        champion, or a symbol has candles but no features yet.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetAdvice(self, request, context):
-        """Symbols ranked by expected return, with the best buy and the worst sell.
+        """Returns the symbols ranked by expected log return, with the best buy and the
+        worst sell. Status codes: INVALID_ARGUMENT for an unknown market value or
+        interval, more than 200 symbols, a malformed or unknown symbol, or a symbol
+        without candles of that interval; FAILED_PRECONDITION when there is no
+        champion, a named symbol has no features yet, or (with symbols empty) no
+        symbol of the market and interval has features.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -104,7 +138,17 @@ def add_PredictionServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PredictionService:
-    """Predictions of the champion model for the next bar, and the trading advice drawn from them.
+    """Predictions of the champion model (the one the registry promoted; reloaded
+    without a restart when a new one is promoted) for the bar after the newest
+    closed bar with features in marts.candle_features_latest, and the trading
+    advice drawn from them. Every RPC of this service may also end in:
+    UNAUTHENTICATED when the server requires a bearer token and the call's
+    "authorization: Bearer <token>" metadata is missing or wrong; UNAVAILABLE when
+    the warehouse database is unreachable (retry later); DEADLINE_EXCEEDED when the
+    query runs past the statement timeout or the call's deadline;
+    FAILED_PRECONDITION when there is no champion model yet, or the marts are not
+    built, or the service's role may not read them; INTERNAL on a bug (logged). An
+    error message starts with the request field it is about, as in "symbol: ...".
     """
 
     @staticmethod

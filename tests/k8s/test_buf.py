@@ -1,4 +1,4 @@
-"""The protos pass `buf lint` (STANDARD) and `buf breaking` against the last release.
+"""The protos pass `buf lint` (STANDARD and COMMENTS) and `buf breaking` against the last release.
 
 The last release is the Buf image committed in protos/releases/ (the newest
 vX.Y.Z.binpb, written by `make proto-baseline` when a release is cut), so the
@@ -89,3 +89,17 @@ def test_buf_lint_detects_a_style_violation(tmp_path: Path) -> None:
     assert proc.returncode != 0
     rules = {json.loads(line)["type"] for line in proc.stdout.splitlines() if line.strip()}
     assert {"ENUM_PASCAL_CASE", "MESSAGE_PASCAL_CASE", "FIELD_LOWER_SNAKE_CASE"} <= rules, rules
+
+
+def test_buf_lint_requires_a_comment_on_every_field(tmp_path: Path) -> None:
+    copy = protos_copy(tmp_path)
+    candle = copy / "klinehouse/v1/candle.proto"
+    text = candle.read_text()
+    commented = re.search(r"^  // The number of trades.*\n", text, re.MULTILINE)
+    assert commented, "Candle.trades has no comment to remove"
+    candle.write_text(text.replace(commented.group(0), "", 1))
+    proc = buf("lint", str(copy), "--error-format", "json")
+    assert proc.returncode != 0
+    findings = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert [f["type"] for f in findings] == ["COMMENT_FIELD"], findings
+    assert "trades" in findings[0]["message"], findings
