@@ -34,12 +34,6 @@ def timestamp_from_us(us: int) -> Timestamp:
     return Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
-def timestamp_from_datetime(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
-
-
 def datetime_from_timestamp(ts: Timestamp) -> datetime:
     return datetime.fromtimestamp(ts.seconds, UTC) + timedelta(microseconds=ts.nanos // 1000)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
+from klinehouse import times
 from klinehouse.errors import KlinehouseError
 
 
@@ -14,10 +15,9 @@ def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return times.parse_utc(value)
     except ValueError:
         raise KlinehouseError(f"not an ISO date or time: {value!r} (e.g. 2022-06-01)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _symbols(values: tuple[str, ...]) -> tuple[str, ...] | None:

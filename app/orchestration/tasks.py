@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from klinehouse import times
 from klinehouse.errors import KlinehouseError
 
 
@@ -25,7 +26,7 @@ class QualityGateFailed(KlinehouseError):
 
 
 def _utc(value: datetime | str) -> datetime:
-    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    when = times.parse_iso(value) if isinstance(value, str) else value
     if when.tzinfo is None:
         raise KlinehouseError(f"time {value!s} has no time zone: give it in UTC (…Z or +00:00)")
     return when.astimezone(UTC)
@@ -97,7 +98,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
     }
 
 
-def load_from_lake(extracted: Mapping[str, Any]) -> dict[str, int]:
+def load_run_window(extracted: Mapping[str, Any]) -> dict[str, int]:
     """Upsert the rows an extract run wrote to the lake (its window only) into raw.binance_klines.
 
     Reads the run manifest named by the lake key, then its day objects, keeping
