@@ -7,7 +7,7 @@ writes `--rows` synthetic 1m klines to the lake (day-partitioned zstd parquet), 
 in the same run times:
 
 1. ours: list the lake objects, read them, COPY into the staging table and
-   `INSERT … ON CONFLICT` into an empty raw.binance_klines (`load_from_lake`);
+   `INSERT … ON CONFLICT` into an empty raw.binance_klines (`load_lake_objects`);
 2. baseline: a bare COPY of the same rows (already in memory) into an empty table
    of the same shape and keys (`LIKE raw.binance_klines INCLUDING ALL`);
 3. the reload of the same lake objects into the now full raw table (every row a
@@ -80,7 +80,7 @@ def main() -> None:
         from psycopg import sql
 
         from extract import lake_store
-        from extract.importers import load_from_lake
+        from extract.importers import load_lake_objects
         from extract.load import copy_frame
         from klinehouse.settings import get_settings
 
@@ -105,7 +105,7 @@ def main() -> None:
 
         # Ours, forced through the stage (COPY -> temp table -> INSERT ... ON CONFLICT).
         t = time.perf_counter()
-        staged = load_from_lake(keys, direct_copy=False)
+        staged = load_lake_objects(keys, direct_copy=False)
         staged_s = time.perf_counter() - t
         assert staged.inserted == df.height, staged  # type: ignore[attr-defined]
         with psycopg.connect(url, autocommit=True) as conn:
@@ -114,7 +114,7 @@ def main() -> None:
 
         # Ours as `klinehouse load` runs it: empty key ranges go straight to raw by COPY.
         t = time.perf_counter()
-        ours = load_from_lake(keys)
+        ours = load_lake_objects(keys)
         ours_s = time.perf_counter() - t
         assert ours.inserted == df.height, ours  # type: ignore[attr-defined]
 
@@ -127,7 +127,7 @@ def main() -> None:
         assert bare_rows == (df.height,), bare_rows  # type: ignore[attr-defined]
 
         t = time.perf_counter()
-        again = load_from_lake(keys)
+        again = load_lake_objects(keys)
         reload_s = time.perf_counter() - t
         assert again.changed == 0, again
 

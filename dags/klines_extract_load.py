@@ -64,7 +64,7 @@ def klines_extract_load() -> None:
         """The objects the manifest lists -> raw.binance_klines (COPY + upsert)."""
         from app.orchestration import tasks
 
-        return tasks.load_from_lake(extracted)
+        return tasks.load_run_window(extracted)
 
     @task(outlets=[RAW_KLINES])
     def publish(stats: list[dict[str, int]], window: dict[str, str]) -> dict[str, object]:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import great_expectations as gx
 
 from expectations.window import AS_OF_SQL
-from klinehouse.features import LONGEST_WINDOW_BARS
+from klinehouse.features import FEATURE_LOOKBACK_BARS
 from klinehouse.klines import INTERVALS
 
 SAMPLE_ROWS = 5  # offending rows kept in a result: enough to find them, small enough to read
@@ -109,7 +109,8 @@ class ExpectGapsListedInCandleGaps(_KeyedUnexpectedRows):
 
 
 class ExpectFeaturesWarmedUp(_KeyedUnexpectedRows):
-    """Once a series has its longest window of history, its price features are mostly set."""
+    """Once a series has its longest window of history (FEATURE_LOOKBACK_BARS bars before
+    a bar), its price features are mostly set."""
 
     # A window spanning a gap is NULL by definition, so some NULLs stay legitimate; a
     # series above the bound has a broken feature, not bad luck. Volume z-score, taker
@@ -123,7 +124,7 @@ class ExpectFeaturesWarmedUp(_KeyedUnexpectedRows):
         "GROUP BY market, symbol, interval) AS s "
         "ON s.market = f.market AND s.symbol = f.symbol AND s.interval = f.interval "
         f"WHERE f.interval <> '1M' AND f.open_time >= s.first_open_time + "
-        f"{LONGEST_WINDOW_BARS} * {interval_sql('f.interval')} "
+        f"{FEATURE_LOOKBACK_BARS} * {interval_sql('f.interval')} "
         "GROUP BY f.market, f.symbol, f.interval "
         f"HAVING count(*) FILTER (WHERE {' OR '.join(f'f.{c} IS NULL' for c in WARMED_FEATURES)}) "
         f"> {MAX_NULL_FRACTION} * count(*)"

@@ -18,7 +18,7 @@ from expectations import project
 from expectations.report import Failure, ValidationReport
 from expectations.suites import SUITE_NAMES, SUITES, SuiteSpec
 from expectations.window import AS_OF_SETTING, SINCE_SETTING
-from klinehouse import db, paths
+from klinehouse import db, paths, times
 from klinehouse.envvars import temporary_environ
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import get_settings
@@ -36,7 +36,7 @@ def parse_since(
 ) -> datetime | None:
     """A window start: a datetime, a date, an ISO string, or a look-back like `1d`, `6h`, `2w`."""
     if value is None or isinstance(value, datetime):
-        return _aware(value) if value else None
+        return times.assume_utc(value) if value else None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     text = value.strip()
@@ -45,17 +45,12 @@ def parse_since(
         amount, unit = int(relative[1]), _UNITS[relative[2]]
         return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
     try:
-        return _aware(datetime.fromisoformat(text))
+        return times.parse_utc(text)
     except ValueError:
         raise KlinehouseError(
             f"cannot read {what} {value!r}: give an ISO date or time (2025-05-01, "
             "2025-05-01T12:00Z) or a look-back such as 1d, 6h, 2w"
         ) from None
-
-
-def _aware(moment: datetime) -> datetime:
-    """Naive times are UTC: Binance's clock and the warehouse's."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def validate(

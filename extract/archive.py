@@ -14,6 +14,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
@@ -28,6 +29,10 @@ _NAME = re.compile(
 
 class ChecksumMismatch(KlinehouseError):
     """An archive's SHA-256 differs from its .CHECKSUM file: the archive is rejected."""
+
+
+# Each market's folder on data.binance.vision (tests/extract/test_markets.py: every market).
+ARCHIVE_ROOTS: Final = {"spot": "spot", "usdm": "futures/um", "coinm": "futures/cm"}
 
 
 @dataclass(frozen=True)
@@ -49,12 +54,9 @@ def parse_archive_name(name: str) -> ArchiveName:
 
 def market_from_path(path: str) -> str | None:
     """The market implied by an archive URL or path (futures/um, futures/cm, spot)."""
-    if "/futures/um/" in path:
-        return "usdm"
-    if "/futures/cm/" in path:
-        return "coinm"
-    if "/spot/" in path:
-        return "spot"
+    for market, root in ARCHIVE_ROOTS.items():
+        if f"/{root}/" in path:
+            return market
     return None
 
 
@@ -130,7 +132,7 @@ def read_archive_csv(
 
 def archive_url(base_url: str, market: str, symbol: str, interval: str, period: str) -> str:
     """The data.binance.vision URL of a monthly (YYYY-MM) or daily (YYYY-MM-DD) kline zip."""
-    root = {"spot": "spot", "usdm": "futures/um", "coinm": "futures/cm"}[market]
+    root = ARCHIVE_ROOTS[market]
     cadence = "daily" if len(period) == 10 else "monthly"
     return (
         f"{base_url.rstrip('/')}/data/{root}/{cadence}/klines/{symbol}/{interval}/"

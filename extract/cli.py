@@ -9,14 +9,14 @@ unreachable database).
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import click
 
 from extract.summary import RunSummary
-from klinehouse import klines
+from klinehouse import klines, times
 
 
 def _echo_summary(summary: RunSummary, title: str) -> None:
@@ -82,12 +82,11 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return times.parse_utc(value)
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not a date/time (use 2024-01-01 or 2024-01-01T12:00)", param_hint=option
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.command("extract")
@@ -166,7 +165,7 @@ def load_command(run_id: str | None, prefix: str | None) -> None:
     import time
 
     from extract import lake_store
-    from extract.importers import load_from_lake
+    from extract.importers import load_lake_objects
     from klinehouse.errors import KlinehouseError
 
     if bool(run_id) == bool(prefix):
@@ -180,7 +179,7 @@ def load_command(run_id: str | None, prefix: str | None) -> None:
     if not keys:
         raise KlinehouseError(f"no parquet objects under lake prefix {prefix!r}")
     summary = RunSummary(run_id=run_id or "")
-    summary.load = load_from_lake(keys)
+    summary.load = load_lake_objects(keys)
     summary.seconds = time.monotonic() - started
     _echo_summary(summary, f"load ({len(keys)} lake objects)")
 

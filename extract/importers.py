@@ -70,7 +70,7 @@ def ingest(
     return summary
 
 
-def load_from_lake(
+def load_lake_objects(
     keys: list[str],
     *,
     url: str | None = None,

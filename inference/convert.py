@@ -8,12 +8,12 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from klinehouse.klines import MARKETS
 from klinehouse.v1 import candle_pb2
 
+# Each market is the proto enum value MARKET_<NAME> (tests/inference/test_protos.py: and no other).
 MARKET_TO_PROTO: dict[str, int] = {
-    "spot": candle_pb2.MARKET_SPOT,
-    "usdm": candle_pb2.MARKET_USDM,
-    "coinm": candle_pb2.MARKET_COINM,
+    m: candle_pb2.Market.Value(f"MARKET_{m.upper()}") for m in MARKETS
 }
 PROTO_TO_MARKET: dict[int, str] = {v: k for k, v in MARKET_TO_PROTO.items()}
 PROTO_TO_MARKET[candle_pb2.MARKET_UNSPECIFIED] = "spot"
@@ -32,12 +32,6 @@ CANDLE_SELECT = (
 def timestamp_from_us(us: int) -> Timestamp:
     seconds, micros = divmod(us, 1_000_000)
     return Timestamp(seconds=seconds, nanos=micros * 1000)
-
-
-def timestamp_from_datetime(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
 
 
 def datetime_from_timestamp(ts: Timestamp) -> datetime:

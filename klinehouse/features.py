@@ -26,4 +26,10 @@ LABEL_CLASS: Final = "target_up"
 LABEL_RETURN: Final = "target_log_return_1"
 LABELS: Final = (LABEL_RETURN, LABEL_CLASS)
 LABEL_HORIZON_BARS: Final = 1  # labels look one bar ahead: the purge between folds is at least this
-LONGEST_WINDOW_BARS: Final = 25  # log_return_24 needs 25 closes: the incremental lookback
+# How many bars before bar t its features read: log_return_24 (close 24 bars back) and
+# volatility_24 (24 one-bar returns, the oldest from the close 24 bars back) reach bar
+# t-24, i.e. 25 contiguous closes; rsi_14 reaches t-14, volume_zscore_24 t-23. The
+# incremental features read this many bars before the first recomputed one, and a series
+# is warmed up this many bars after its first. dbt's var `feature_lookback_bars`
+# (dbt_project.yml) is a copy that tests/transform/test_project.py keeps equal.
+FEATURE_LOOKBACK_BARS: Final = 24

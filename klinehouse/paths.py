@@ -8,7 +8,6 @@ one stack.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -16,11 +15,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def home() -> Path:
     """The state folder: `$KLINEHOUSE_HOME`, else `<repo>/.klinehouse`."""
-    configured = os.environ.get("KLINEHOUSE_HOME")
+    from klinehouse.settings import configured_home  # settings imports this module
+
+    configured = configured_home()
     return Path(configured).resolve() if configured else REPO_ROOT / ".klinehouse"
 
 
 def shared_data_dir() -> Path:
     """The real Binance data shipped beside the checkout (`../shared/data`)."""
-    configured = os.environ.get("KLINEHOUSE_SHARED_DATA")
+    from klinehouse.settings import configured_shared_data
+
+    configured = configured_shared_data()
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"

@@ -4,13 +4,22 @@ Every value comes from the environment (prefix `KLINEHOUSE_`). When the
 database or S3 endpoint is not given, the values of a running embedded stack
 (`klinehouse stack up`) are used, so that commands work right after `stack up`
 without exporting anything. Credentials never come from the repository.
+
+This module is the only reader of klinehouse's environment variables
+(tests/klinehouse/test_one_definition.py greps for others). Two are read
+without building a Settings: the state folder and the shared data folder, which
+`klinehouse.paths` needs on every call and which the stack source itself needs.
+Values checked by the code that uses them (series lists, cron strings, counts)
+stay raw text here, so that a bad one fails there, with its own message, and
+not every command that reads a setting.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -93,6 +102,35 @@ class Settings(BaseSettings):
     grpc_tls_cert: str | None = Field(default=None, description="PEM certificate for gRPC TLS.")
     grpc_tls_key: str | None = Field(default=None, description="PEM private key for gRPC TLS.")
 
+    # dbt
+    dbt_target_path: str = Field(
+        default="",
+        validation_alias="DBT_TARGET_PATH",
+        description="dbt's artifacts folder (dbt's own variable); default <home>/dbt/target.",
+    )
+
+    # Orchestration (raw text, checked by app.orchestration.config).
+    pipeline_series: str = Field(
+        default="", description="market:SYMBOL:interval,… the DAGs extract; empty: the default."
+    )
+    extract_schedule: str = Field(default="", description="Cron of klines_extract_load.")
+    training_schedule: str = Field(default="", description="Cron of model_training.")
+    task_retries: str = Field(default="3", description="Retries of the DAGs' tasks.")
+    dbt_invocation: str = Field(
+        default="dbt_runner", description="How cosmos runs dbt: dbt_runner or subprocess."
+    )
+    training_iterations: str = Field(
+        default="", description="CatBoost iterations of the DAG's training; empty: ModelConfig's."
+    )
+    training_threads: str = Field(
+        default="", description="CatBoost threads of the DAG's training; empty: ModelConfig's."
+    )
+
+    # The development stack (devstack/).
+    pg_bindir: str = Field(default="", description="Folder of initdb/pg_ctl for the dev stack.")
+    stack_pg_port: str = Field(default="", description="Preferred PostgreSQL port of the stack.")
+    stack_s3_port: str = Field(default="", description="Preferred S3 (moto) port of the stack.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -121,6 +159,39 @@ class Settings(BaseSettings):
 
     def reader_url(self) -> str:
         return self.reader_database_url or self.require_database_url()
+
+
+class _EnvironmentOnly(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def environment_settings() -> Settings:
+    """The settings the environment gives, without the running stack's values: what
+    the stack itself asks to tell an external database or S3 from its own."""
+    return _EnvironmentOnly()
+
+
+HOME_VARIABLE: Final = "KLINEHOUSE_HOME"
+SHARED_DATA_VARIABLE: Final = "KLINEHOUSE_SHARED_DATA"
+
+
+def configured_home() -> str:
+    """`$KLINEHOUSE_HOME` ('' when unset): a plain read, cheap enough for every call."""
+    return os.environ.get(HOME_VARIABLE, "")
+
+
+def configured_shared_data() -> str:
+    """`$KLINEHOUSE_SHARED_DATA` ('' when unset)."""
+    return os.environ.get(SHARED_DATA_VARIABLE, "")
 
 
 class SettingsError(KlinehouseError):

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
+from klinehouse import times
 from klinehouse.errors import KlinehouseError
+from training.model_config import ModelConfig
 
 
 def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return times.parse_utc(value)
     except ValueError:
         raise KlinehouseError(f"not an ISO date or time: {value!r} (e.g. 2022-06-01)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _symbols(values: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -35,9 +36,16 @@ def _symbols(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--end", help="Open_times before this (ISO, UTC).")
 @click.option("--folds", default=4, show_default=True, help="Walk-forward folds.")
 @click.option("--embargo", default=24, show_default=True, help="Embargo bars beyond the purge.")
-@click.option("--iterations", default=400, show_default=True, help="CatBoost max iterations.")
-@click.option("--seed", default=42, show_default=True)
-@click.option("--threads", default=2, show_default=True, help="CatBoost thread_count.")
+@click.option(
+    "--iterations",
+    default=ModelConfig.iterations,
+    show_default=True,
+    help="CatBoost max iterations.",
+)
+@click.option("--seed", default=ModelConfig.seed, show_default=True)
+@click.option(
+    "--threads", default=ModelConfig.thread_count, show_default=True, help="CatBoost thread_count."
+)
 @click.option("--fee", default=0.001, show_default=True, help="Taker fee per side.")
 @click.option("--allow-short", is_flag=True, help="Short (not flat) when P(up) <= sell threshold.")
 @click.option("--no-register", is_flag=True, help="Report only: store nothing in the registry.")
@@ -59,7 +67,6 @@ def train(
     """Train on the marts, evaluate walk-forward against baselines, report, register."""
     from training.dataset import DatasetSpec
     from training.evaluate import EvalConfig
-    from training.models import ModelConfig
     from training.pipeline import train as run_training
 
     if fee < 0 or folds < 1 or iterations < 1:

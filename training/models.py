@@ -10,27 +10,14 @@ of an up bar after an up / a down bar), and buy-and-hold (a position, no forecas
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
 from klinehouse.features import CATEGORICAL_FEATURES, FEATURES, LABEL_CLASS, LABEL_RETURN
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    iterations: int = 400
-    depth: int = 4
-    learning_rate: float = 0.03
-    l2_leaf_reg: float = 10.0
-    early_stopping_rounds: int = 50
-    seed: int = 42
-    thread_count: int = 2
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+from training.model_config import ModelConfig as ModelConfig  # callers import it from here too
 
 
 def feature_frame(frame: pl.DataFrame) -> pl.DataFrame:

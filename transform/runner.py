@@ -35,7 +35,7 @@ def target_dir() -> Path:
     `$DBT_TARGET_PATH` when set, else `<KLINEHOUSE_HOME>/dbt/target`, so that
     parallel stacks (tests, benchmarks) never share dbt's artifacts.
     """
-    configured = os.environ.get("DBT_TARGET_PATH")
+    configured = get_settings(fresh=True).dbt_target_path
     return Path(configured) if configured else paths.home() / "dbt" / "target"
 
 

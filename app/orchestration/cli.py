@@ -140,15 +140,14 @@ def env() -> None:
 @click.option("--verbose", is_flag=True, help="Show Airflow's and the tasks' INFO logs.")
 def run_pipeline_command(start: str, end: str, force_promote: bool, verbose: bool) -> None:
     """Run the three DAGs in order with dag.test(), in this process, on the local stack."""
-    from datetime import datetime
-
     from app.orchestration.pipeline import run_pipeline
     from app.orchestration.tasks import extraction_window
+    from klinehouse import times
 
     window = extraction_window(None, None, {"start": start, "end": end})
     summary = run_pipeline(
-        start=datetime.fromisoformat(window["start"]),
-        end=datetime.fromisoformat(window["end"]),
+        start=times.parse_iso(window["start"]),
+        end=times.parse_iso(window["end"]),
         force_promote=force_promote,
         quiet=not verbose,
     )

@@ -1,8 +1,9 @@
 """The one place that lists what the pipeline orchestrates.
 
 The DAGs map over `series()`; schedules and retry policy are read here too.
-Everything has a default and an environment override, so that a deployment
-changes what it pulls without editing a DAG file:
+Everything has a default and an environment override (read through
+`klinehouse.settings`, afresh on each call), so that a deployment changes what
+it pulls without editing a DAG file:
 
 | variable | default | meaning |
 |---|---|---|
@@ -17,9 +18,12 @@ intervals are checked against `klinehouse.klines` when a task runs (`Series.vali
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from klinehouse.settings import Settings
 
 DEFAULT_SERIES = "spot:BTCUSDT:1h,spot:ETHUSDT:1h"
 DEFAULT_EXTRACT_SCHEDULE = "0 * * * *"
@@ -75,9 +79,15 @@ def parse_series(spec: str) -> tuple[Series, ...]:
     return tuple(out)
 
 
+def _settings() -> Settings:
+    from klinehouse.settings import get_settings  # pydantic: not at DAG-file import
+
+    return get_settings(fresh=True)
+
+
 def series() -> tuple[Series, ...]:
     """The configured series (`KLINEHOUSE_PIPELINE_SERIES`, else the default)."""
-    return parse_series(os.environ.get("KLINEHOUSE_PIPELINE_SERIES") or DEFAULT_SERIES)
+    return parse_series(_settings().pipeline_series or DEFAULT_SERIES)
 
 
 def training_spec() -> dict[str, object]:
@@ -94,15 +104,15 @@ def training_spec() -> dict[str, object]:
 
 
 def extract_schedule() -> str:
-    return os.environ.get("KLINEHOUSE_EXTRACT_SCHEDULE") or DEFAULT_EXTRACT_SCHEDULE
+    return _settings().extract_schedule or DEFAULT_EXTRACT_SCHEDULE
 
 
 def training_schedule() -> str:
-    return os.environ.get("KLINEHOUSE_TRAINING_SCHEDULE") or DEFAULT_TRAINING_SCHEDULE
+    return _settings().training_schedule or DEFAULT_TRAINING_SCHEDULE
 
 
 def task_retries() -> int:
-    raw = os.environ.get("KLINEHOUSE_TASK_RETRIES", "3")
+    raw = _settings().task_retries
     try:
         value = int(raw)
     except ValueError:

@@ -12,11 +12,11 @@ sessions run in UTC (`PGTZ`), as `transform.runner` runs them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.orchestration.env import WAREHOUSE_CONN_ID, venv_bin
+from klinehouse.settings import get_settings
 from transform.runner import PROJECT_DIR
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def execution_config() -> ExecutionConfig:
 
     return ExecutionConfig(
         dbt_executable_path=str(venv_bin() / "dbt"),
-        invocation_mode=InvocationMode(os.environ.get("KLINEHOUSE_DBT_INVOCATION", "dbt_runner")),
+        invocation_mode=InvocationMode(get_settings(fresh=True).dbt_invocation),
     )
 
 

@@ -8,12 +8,15 @@ module only inside their tasks.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from klinehouse import times
 from klinehouse.errors import KlinehouseError
+
+if TYPE_CHECKING:
+    from training.model_config import ModelConfig
 
 
 class NotPromoted(KlinehouseError):
@@ -25,7 +28,7 @@ class QualityGateFailed(KlinehouseError):
 
 
 def _utc(value: datetime | str) -> datetime:
-    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    when = times.parse_iso(value) if isinstance(value, str) else value
     if when.tzinfo is None:
         raise KlinehouseError(f"time {value!s} has no time zone: give it in UTC (…Z or +00:00)")
     return when.astimezone(UTC)
@@ -97,7 +100,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
     }
 
 
-def load_from_lake(extracted: Mapping[str, Any]) -> dict[str, int]:
+def load_run_window(extracted: Mapping[str, Any]) -> dict[str, int]:
     """Upsert the rows an extract run wrote to the lake (its window only) into raw.binance_klines.
 
     Reads the run manifest named by the lake key, then its day objects, keeping
@@ -168,6 +171,23 @@ def quality_gate(since: str | None = None) -> dict[str, Any]:
     }
 
 
+def training_model_config() -> ModelConfig:
+    """ModelConfig's defaults, with KLINEHOUSE_TRAINING_ITERATIONS / _THREADS when set."""
+    from klinehouse.settings import get_settings
+    from training.model_config import ModelConfig
+
+    settings = get_settings(fresh=True)
+    overrides = {
+        field: int(raw)
+        for field, raw in (
+            ("iterations", settings.training_iterations),
+            ("thread_count", settings.training_threads),
+        )
+        if raw
+    }
+    return ModelConfig(**overrides)
+
+
 def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Fit on the marts with walk-forward evaluation and register the candidate.
 
@@ -177,13 +197,9 @@ def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     """
     from training.dataset import DatasetSpec
     from training.evaluate import EvalConfig
-    from training.models import ModelConfig
     from training.pipeline import train
 
-    model_config = ModelConfig(
-        iterations=int(os.environ.get("KLINEHOUSE_TRAINING_ITERATIONS", "400")),
-        thread_count=int(os.environ.get("KLINEHOUSE_TRAINING_THREADS", "2")),
-    )
+    model_config = training_model_config()
     result = train(
         DatasetSpec(spec["market"], spec["interval"], tuple(spec["symbols"])),
         model_config=model_config,

@@ -16,6 +16,7 @@ from typing import Any
 from devstack.stack import postgres, s3
 from klinehouse import paths
 from klinehouse.errors import KlinehouseError
+from klinehouse.settings import environment_settings
 
 READER_ROLE = "klinehouse_reader"
 LOADER_ROLE = "klinehouse_loader"
@@ -92,7 +93,8 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
     state = load_state(home)
     settings_out: dict[str, str] = {}
 
-    external_db = os.environ.get("KLINEHOUSE_DATABASE_URL")
+    environment = environment_settings()
+    external_db = environment.database_url
     if external_db:
         # Keep the record of a cluster an earlier `up` started: `down` still stops it.
         state["postgres"] = {**(state.get("postgres") or {}), "external": True}
@@ -107,7 +109,7 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
             instance = postgres.start(
                 home,
                 passwords["superuser"],
-                int(os.environ.get("KLINEHOUSE_STACK_PG_PORT", postgres.DEFAULT_PORT)),
+                int(environment.stack_pg_port or postgres.DEFAULT_PORT),
             )
             _bootstrap_database(instance, passwords)
         except (postgres.PostgresError, OSError) as exc:
@@ -127,7 +129,7 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
             instance.url, LOADER_ROLE, passwords[LOADER_ROLE]
         )
 
-    external_s3 = os.environ.get("KLINEHOUSE_S3_ENDPOINT_URL")
+    external_s3 = environment.s3_endpoint_url
     if external_s3:
         state["s3"] = {**(state.get("s3") or {}), "external": True}
     else:
@@ -137,9 +139,7 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
             port = int(s3_state["port"])
         else:
             try:
-                started = s3.start(
-                    home, int(os.environ.get("KLINEHOUSE_STACK_S3_PORT", s3.DEFAULT_PORT))
-                )
+                started = s3.start(home, int(environment.stack_s3_port or s3.DEFAULT_PORT))
             except s3.S3Error as exc:
                 raise StackError(f"S3: {exc}") from exc
             pid, port = started.pid, started.port
@@ -191,7 +191,8 @@ def stack_status(home: Path | None = None) -> list[tuple[str, str, str]]:
     state = load_state(home)
     rows: list[tuple[str, str, str]] = []
     pg_state = state.get("postgres") or {}
-    if os.environ.get("KLINEHOUSE_DATABASE_URL") or pg_state.get("external"):
+    environment = environment_settings()
+    if environment.database_url or pg_state.get("external"):
         rows.append(("postgresql", "KLINEHOUSE_DATABASE_URL", "external"))
     elif pg_state.get("datadir"):
         datadir = Path(pg_state["datadir"])
@@ -204,7 +205,7 @@ def stack_status(home: Path | None = None) -> list[tuple[str, str, str]]:
     else:
         rows.append(("postgresql", "-", "not initialised"))
     s3_state = state.get("s3") or {}
-    if os.environ.get("KLINEHOUSE_S3_ENDPOINT_URL") or s3_state.get("external"):
+    if environment.s3_endpoint_url or s3_state.get("external"):
         rows.append(("s3", "KLINEHOUSE_S3_ENDPOINT_URL", "external"))
     else:
         pid = s3_state.get("pid")

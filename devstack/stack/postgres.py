@@ -52,7 +52,9 @@ def find_bindir() -> Path:
     (newest first) and the `pgserver` wheel's bundled binaries.
     """
     candidates: list[Path] = []
-    if env_dir := os.environ.get("KLINEHOUSE_PG_BINDIR"):
+    from klinehouse.settings import get_settings
+
+    if env_dir := get_settings(fresh=True).pg_bindir:
         candidates.append(Path(env_dir))
     if pg_config := shutil.which("pg_config"):
         with contextlib.suppress(subprocess.SubprocessError, OSError):

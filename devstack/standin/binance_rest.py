@@ -38,15 +38,17 @@ from typing import Any
 from aiohttp import web
 
 from extract.pacing import (
-    FUTURES_WEIGHT_LIMIT,
     MAX_KLINES_PER_CALL,
-    SPOT_WEIGHT_LIMIT,
+    PUBLISHED_LIMITS,
     kline_weight,
 )
 from klinehouse import klines, paths
 
 _API = {"api": ("spot", "v3"), "fapi": ("usdm", "v1"), "dapi": ("coinm", "v1")}
 _MAX_LIMIT = MAX_KLINES_PER_CALL
+# Binance's archive layout, kept apart from extract.archive.ARCHIVE_ROOTS on purpose (a fake
+# that shared the client's table could not catch its typo); tests/extract/test_markets.py
+# checks that the two agree.
 _ARCHIVE_ROOT = {"spot": "spot", "futures/um": "usdm", "futures/cm": "coinm"}
 _SYNTHETIC_START_MS = 1_502_928_000_000  # 2017-08-17, Binance's first candles
 SYNTHETIC_SYMBOLS = {
@@ -70,13 +72,7 @@ class Fault:
 class StandinConfig:
     clock_ms: int | None = None  # fixed server time; None = the real clock
     latency_s: float = 0.0
-    weight_limits: dict[str, int] = field(
-        default_factory=lambda: {
-            "spot": SPOT_WEIGHT_LIMIT,
-            "usdm": FUTURES_WEIGHT_LIMIT,
-            "coinm": FUTURES_WEIGHT_LIMIT,
-        }
-    )
+    weight_limits: dict[str, int] = field(default_factory=lambda: dict(PUBLISHED_LIMITS))
     faults: list[Fault] = field(default_factory=list)
     corrupt_checksums: set[str] = field(default_factory=set)  # archive file names
     extra_symbols: dict[str, list[str]] = field(default_factory=dict)  # market -> symbols

@@ -11,7 +11,7 @@ import pytest
 
 from app.orchestration import config
 from app.orchestration.env import airflow_env, warehouse_conn_uri
-from app.orchestration.tasks import extraction_window, summarise_loads
+from app.orchestration.tasks import extraction_window, summarise_loads, training_model_config
 from klinehouse import paths
 from klinehouse.errors import KlinehouseError
 
@@ -55,6 +55,17 @@ def test_series_and_schedules_come_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("KLINEHOUSE_TASK_RETRIES", "many")
     with pytest.raises(ValueError, match="KLINEHOUSE_TASK_RETRIES"):
         config.task_retries()
+
+
+def test_training_overrides_fall_back_to_model_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.model_config import ModelConfig
+
+    monkeypatch.delenv("KLINEHOUSE_TRAINING_ITERATIONS", raising=False)
+    monkeypatch.delenv("KLINEHOUSE_TRAINING_THREADS", raising=False)
+    assert training_model_config() == ModelConfig()
+    monkeypatch.setenv("KLINEHOUSE_TRAINING_ITERATIONS", "150")
+    monkeypatch.setenv("KLINEHOUSE_TRAINING_THREADS", "1")
+    assert training_model_config() == ModelConfig(iterations=150, thread_count=1)
 
 
 def test_extraction_window_is_the_data_interval_unless_params_say_otherwise() -> None:

@@ -99,9 +99,9 @@ def test_lake_layout_and_manifest(shared_data: Path, warehouse: Settings) -> Non
     assert lake_store.prefix_object_keys("klines/market=spot") == sorted(keys)
     assert lake_store.read_objects(keys).height == 720
     # `klinehouse load --run` path: load what the run wrote.
-    from extract.importers import load_from_lake
+    from extract.importers import load_lake_objects
 
-    assert load_from_lake(keys) == LoadStats(720, 0, 0)
+    assert load_lake_objects(keys) == LoadStats(720, 0, 0)
 
 
 def test_revised_row_is_updated_and_counted(shared_data: Path, warehouse: Settings) -> None:

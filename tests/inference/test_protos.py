@@ -43,6 +43,16 @@ def test_committed_stubs_match_the_protos(tmp_path: Path) -> None:
     assert not stale, f"regenerate with `make protos`: {stale}"
 
 
+def test_proto_markets_are_klines_markets() -> None:
+    from inference.convert import MARKET_TO_PROTO, PROTO_TO_MARKET
+    from klinehouse.klines import MARKETS
+
+    names = [v.name for v in candle_pb2.Market.DESCRIPTOR.values if v.number != 0]
+    assert names == [f"MARKET_{m.upper()}" for m in MARKETS]
+    assert tuple(MARKET_TO_PROTO) == MARKETS
+    assert {PROTO_TO_MARKET[MARKET_TO_PROTO[m]] for m in MARKETS} == set(MARKETS)
+
+
 def test_buf_standard_naming() -> None:
     for module in (candle_pb2, candle_service_pb2, prediction_service_pb2):
         fd = module.DESCRIPTOR

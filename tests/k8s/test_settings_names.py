@@ -13,14 +13,17 @@ from .checks import K8S, OVERLAYS, REPO, kubectl, kustomize_build, pod_spec
 
 # Read by klinehouse outside Settings, or only expanded into URLs by Kubernetes.
 NOT_SETTINGS = {
-    "KLINEHOUSE_HOME": "klinehouse.paths.home()",
+    "KLINEHOUSE_HOME": "klinehouse.settings.configured_home(): paths.home() reads it per call",
     "KLINEHOUSE_INGEST_PASSWORD": "expanded into the ingester's database URL",
     "KLINEHOUSE_API_PASSWORD": "expanded into the gRPC service's database URL",
 }
 
 
 def unknown(names: set[str]) -> set[str]:
-    known = {f"KLINEHOUSE_{field.upper()}" for field in Settings.model_fields}
+    known = {
+        str(field.validation_alias or f"KLINEHOUSE_{name}").upper()
+        for name, field in Settings.model_fields.items()
+    }
     return {n for n in names if n.startswith("KLINEHOUSE_")} - known - set(NOT_SETTINGS)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -22,6 +24,18 @@ def test_edited_migration_is_refused(database_url: str) -> None:
         )
     with pytest.raises(migrate.MigrationError, match="edited after it was applied"):
         migrate.upgrade(database_url)
+
+
+def test_raw_markets_check_is_klines_markets(database_url: str) -> None:
+    from klinehouse.klines import MARKETS
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conname = 'binance_klines_market_check'"
+        ).fetchone()
+    assert row is not None
+    assert tuple(re.findall(r"'(\w+)'::text", row[0])) == MARKETS
 
 
 def test_raw_table_has_the_kline_schema(database_url: str) -> None:

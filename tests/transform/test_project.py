@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from klinehouse import features, klines
 from klinehouse.errors import KlinehouseError
@@ -37,6 +38,28 @@ def test_interval_lengths_match_klines_py() -> None:
     assert [name for name, length in klines.INTERVALS.items() if length is None] == ["1M"]
 
 
+def test_feature_lookback_is_declared_once_and_is_the_formulas_reach() -> None:
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["vars"]["feature_lookback_bars"] == features.FEATURE_LOOKBACK_BARS
+    sql_files = {
+        p.relative_to(PROJECT_DIR).as_posix(): p.read_text() for p in PROJECT_DIR.rglob("*.sql")
+    }
+    users = [name for name, text in sql_files.items() if "var('feature_lookback_bars')" in text]
+    assert sorted(users) == [
+        "models/marts/candle_features.sql",
+        "models/marts/candle_features_latest.sql",
+    ]
+    with_default = [n for n, t in sql_files.items() if re.search(r"feature_lookback_bars'\s*,", t)]
+    assert with_default == [], "declare the var in dbt_project.yml only"
+    # The reach of the formulas: the furthest lag of a close or an open time, and the
+    # longest rolling window of one-bar returns (each needs one close more).
+    macro = sql_files["macros/candle_features.sql"]
+    lags = [int(n) for n in re.findall(r"lag\((?:close|open_time), (\d+)\)", macro)]
+    windows = [int(n) + 1 for n in re.findall(r"rows between (\d+) preceding", macro)]
+    assert lags and windows
+    assert max(lags) == features.FEATURE_LOOKBACK_BARS >= max(windows)
+
+
 def test_marts_schemas_grants_and_feature_columns(manifest: dict[str, Any]) -> None:
     nodes = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     for mart in MARTS:
@@ -60,6 +83,14 @@ def test_marts_schemas_grants_and_feature_columns(manifest: dict[str, Any]) -> N
         and n.get("test_metadata", {}).get("name") == "accepted_values"
     ]
     assert intervals and all(values == list(klines.INTERVALS) for values in intervals)
+    markets = [
+        n["test_metadata"]["kwargs"]["values"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "test"
+        and n.get("column_name") == "market"
+        and n.get("test_metadata", {}).get("name") == "accepted_values"
+    ]
+    assert len(markets) >= 2 and all(values == list(klines.MARKETS) for values in markets)
 
 
 def _expected_columns(unit_test: dict[str, Any]) -> set[str]:

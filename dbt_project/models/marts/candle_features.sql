@@ -16,7 +16,7 @@
 -- window), so the rows equal what a full refresh yields; a BTCUSDT change also
 -- recomputes every series of its market and interval from there (btc_log_return_1).
 
-{%- set lookback = var('feature_lookback_bars', 24) %}
+{%- set lookback = var('feature_lookback_bars') %}
 
 with
 

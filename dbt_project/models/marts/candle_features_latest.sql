@@ -7,7 +7,7 @@
 -- change the newest bar's features, whose windows check exact times. (Resampled
 -- intervals are served from marts.candle_features, refreshed by `klinehouse transform`.)
 
-{%- set lookback = var('feature_lookback_bars', 24) %}
+{%- set lookback = var('feature_lookback_bars') %}
 
 with
 

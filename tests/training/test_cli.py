@@ -1,0 +1,18 @@
+"""`klinehouse train` shows and uses ModelConfig's defaults, not copies of them."""
+
+from __future__ import annotations
+
+import click
+
+from training.cli import train
+from training.model_config import ModelConfig
+
+
+def test_train_option_defaults_are_model_configs() -> None:
+    defaults = {p.name: p.default for p in train.params if isinstance(p, click.Option)}
+    config = ModelConfig()
+    assert (defaults["iterations"], defaults["seed"], defaults["threads"]) == (
+        config.iterations,
+        config.seed,
+        config.thread_count,
+    )
