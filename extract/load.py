@@ -51,8 +51,8 @@ class LoadStats:
 
 
 def loader_url() -> str:
-    """DATABASE_URL: the README documents it as the URL loads run as."""
-    return get_settings().require_database_url()
+    """LOADER_DATABASE_URL (klinehouse_loader), else DATABASE_URL: the URL loads run as."""
+    return get_settings().loader_url()
 
 
 def conform(df: pl.DataFrame) -> pl.DataFrame:
