@@ -286,3 +286,11 @@ def test_stack_role_urls_are_not_used_for_a_database_the_environment_names(
     finally:
         monkeypatch.delenv("KLINEHOUSE_DATABASE_URL")
         get_settings(fresh=True)
+
+
+def test_a_cluster_initialised_before_the_owner_split_keeps_its_superuser_as_owner() -> None:
+    """Its state has no owner password and its initdb superuser is `klinehouse`: a later
+    `up` must log in as that role, not as a klinehouse_admin the cluster never had."""
+    legacy = {"superuser": "pw", manager.LOADER_ROLE: "l", manager.READER_ROLE: "r"}
+    assert manager._owner_of(legacy) == (postgres.LEGACY_SUPERUSER, postgres.LEGACY_SUPERUSER)
+    assert manager._owner_of({**legacy, "owner": "o"}) == (postgres.SUPERUSER, postgres.OWNER)
