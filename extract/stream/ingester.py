@@ -170,7 +170,7 @@ class StreamIngester:
         self.options = options
         self.settings = settings or get_settings()
         self.base_url = ws_base_url(options.market, self.settings)
-        self.url = self.settings.require_database_url()
+        self.url = self.settings.loader_url()  # writes raw as klinehouse_loader
         self.stats = StreamStats()
         self._backfill = backfill
         self._series = {
