@@ -36,3 +36,9 @@ def sqlalchemy_url(url: str, driver: str = "psycopg2") -> str:
     """The same URL for SQLAlchemy users (dbt, Great Expectations, Airflow)."""
     scheme, rest = url.split("://", 1)
     return f"postgresql+{driver}://{rest}" if scheme in {"postgres", "postgresql"} else url
+
+
+def timescaledb_enabled(conn: psycopg.Connection) -> bool:
+    """Whether the connected database has the TimescaleDB extension created (migration 0001)."""
+    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    return row is not None
