@@ -114,10 +114,14 @@ def _bootstrap_database(instance: postgres.PostgresInstance, passwords: dict[str
 
 
 def admin_url(home: Path | None = None, database: str = "postgres") -> str | None:
-    """The embedded cluster's superuser URL (administration only), None when not ours."""
+    """The embedded cluster's superuser URL (administration only), None when there is none.
+
+    An `up` pointed at an external database (`external`) keeps the record of the cluster an
+    earlier `up` started, so that cluster is still ours to administer.
+    """
     pg_state = load_state(home or paths.home()).get("postgres") or {}
     passwords = pg_state.get("passwords") or {}
-    if pg_state.get("external") or "superuser" not in passwords or "port" not in pg_state:
+    if "superuser" not in passwords or "port" not in pg_state:
         return None
     superuser, _ = _owner_of(passwords)
     return (
