@@ -17,10 +17,9 @@ from klinehouse.features import FEATURES, NUMERIC_FEATURES
 from klinehouse.settings import Settings
 from klinehouse.v1 import prediction_service_pb2 as pb
 from klinehouse.v1 import prediction_service_pb2_grpc
+from training import registry
 
 from .conftest import FIRST_OPEN, create_marts, insert_candles, insert_features
-
-registry = pytest.importorskip("training.registry", reason="the model registry (issue 7)")
 
 
 def register(owner_url: str, version: str, *, buy: float, sell: float, quality: float) -> None:
@@ -44,14 +43,14 @@ def register(owner_url: str, version: str, *, buy: float, sell: float, quality: 
         },
     }
     outcome = registry.record(
-        {
+        registry.ModelRecord.model_validate({
             "version": version, "market": "spot", "interval": "1h",
             "symbols": ["BTCUSDT", "ETHUSDT"], "features": list(FEATURES),
             "train_start": FIRST_OPEN, "train_end": FIRST_OPEN + timedelta(days=1),
             "buy_threshold": buy, "sell_threshold": sell, "allow_short": False,
             "fee_rate": 0.001, "seed": 42, "code_version": "test",
             "data_fingerprint": {}, "metrics": metrics, "artifact_uri": uri,
-        },
+        }),
         url=owner_url,
     )  # fmt: skip
     assert outcome.status == "champion", outcome.reason

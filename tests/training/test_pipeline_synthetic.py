@@ -60,7 +60,7 @@ def test_dataset_without_marts_is_a_clear_error(database_url: str) -> None:
 def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     result = train(DatasetSpec(), model_config=FAST, eval_config=EVAL, report_root=tmp_path)
     # the planted signal is found out of sample and beats the baselines
-    assert result.metrics["classifier"]["auc"] > 0.7
+    assert result.metrics.classifier.auc is not None and result.metrics.classifier.auc > 0.7
     assert result.status == "champion", result.reason
     assert registry.champion_version(marts_url) == result.version
     for name in (
@@ -73,7 +73,7 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
         assert (result.report.parent / name).stat().st_size > 0
     doc = json.loads((result.report.parent / "metrics.json").read_text())
     assert doc["metrics"]["backtest"]["model"]["net_return"] == pytest.approx(
-        result.metrics["backtest"]["model"]["net_return"]
+        result.metrics.backtest.model.net_return
     )
 
     champion = registry.load_champion(marts_url)
@@ -88,7 +88,7 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
 
     # the same data and seed again: the same metrics, and not promoted (it does not beat itself)
     again = train(DatasetSpec(), model_config=FAST, eval_config=EVAL, report_root=tmp_path)
-    assert registry.jsonable(again.metrics) == registry.jsonable(result.metrics)
+    assert again.metrics.to_json() == result.metrics.to_json()
     assert again.status == "rejected"
     assert "champion" in again.reason
     assert registry.champion_version(marts_url) == result.version
