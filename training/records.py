@@ -89,21 +89,46 @@ class LeakageCheck(_Record):
     tolerance: float | None = None
 
 
-class Metrics(_Record):
-    """The out-of-sample scores the promotion rule compares (`registry.decide`)."""
+class Scores(_Record):
+    """Out-of-sample scores of the forecasts on some test rows."""
 
     classifier: Classification
     majority: Classification
     momentum: Classification
-    backtest: Backtests
     regressor: Regression | None = None
     zero_return: Regression | None = None
     shuffled_labels: Classification | None = None
-    leakage_check: LeakageCheck | None = None
     up_rate: float | None = None
+
+
+class FoldReport(_Record):
+    """One walk-forward fold: its windows (ISO times), rows, thresholds and scores."""
+
+    number: int
+    train_start: str | None = None
+    train_end: str
+    test_start: str
+    test_end: str
+    train_rows: int | None = None
     test_rows: int | None = None
-    # one report per walk-forward fold (scores, backtests, windows), kept as written
-    folds: list[dict[str, Any]] = Field(default_factory=list)
+    train_last_open_time: str | None = None
+    test_first_open_time: str | None = None
+    classifier_iterations: int | None = None
+    regressor_iterations: int | None = None
+    buy_threshold: float
+    sell_threshold: float
+    scores: Scores
+    backtest: Backtests
+
+
+class Metrics(Scores):
+    """The out-of-sample scores the promotion rule compares (`registry.decide`): those of
+    every fold's test rows together, their backtests, and each fold's report."""
+
+    backtest: Backtests
+    leakage_check: LeakageCheck | None = None
+    test_rows: int | None = None
+    folds: list[FoldReport] = Field(default_factory=list)
 
     @classmethod
     def of(cls, document: dict[str, Any]) -> Metrics:

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from training import metrics as m
 from training.backtest import equity_curve
-from training.records import Classification, Metrics, jsonable
+from training.records import Classification, Metrics, Regression, jsonable
 
 _STRATEGY_LABELS = {"model": "model advice", "buy_and_hold": "buy and hold", "momentum": "momentum"}
 
@@ -107,12 +107,13 @@ def _summary(doc: dict[str, Any], o: Metrics) -> str:
                 f"| {name} | {_fmt(c.auc, '.4f')} | {_fmt(c.log_loss, '.5f')} | "
                 f"{_fmt(c.brier, '.5f')} | {_fmt(c.accuracy, '.4f')} |"
             )
-    reg, zero = o.regressor, o.zero_return
+    reg = o.regressor or Regression()
+    zero = o.zero_return or Regression()
     lines += [
         "",
-        f"Regressor: MAE {_fmt(reg and reg.mae, '.6f')} (predicting 0: "
-        f"{_fmt(zero and zero.mae, '.6f')}), information coefficient "
-        f"{_fmt(reg and reg.ic, '.4f')}.",
+        f"Regressor: MAE {_fmt(reg.mae, '.6f')} (predicting 0: "
+        f"{_fmt(zero.mae, '.6f')}), information coefficient "
+        f"{_fmt(reg.ic, '.4f')}.",
     ]
     if o.leakage_check is not None:
         leak = o.leakage_check
@@ -147,14 +148,14 @@ def _summary(doc: dict[str, Any], o: Metrics) -> str:
         "| fold | train | test | AUC | log loss (majority) | net (buy & hold) | thresholds |",
         "|---|---|---|---|---|---|---|",
     ]
-    for f in o.folds:  # fold reports as evaluate() wrote them
-        sc, bt = f["scores"], f["backtest"]
+    for f in o.folds:
+        sc, fb = f.scores, f.backtest
         lines.append(
-            f"| {f['number']} | … {f['train_end'][:16]} | {f['test_start'][:16]} … {f['test_end'][:16]} | "
-            f"{_fmt(sc['classifier']['auc'], '.4f')} | {_fmt(sc['classifier']['log_loss'], '.5f')} "
-            f"({_fmt(sc['majority']['log_loss'], '.5f')}) | {_fmt(bt['model']['net_return'], '+.2%')} "
-            f"({_fmt(bt['buy_and_hold']['net_return'], '+.2%')}) | "
-            f"{f['buy_threshold']:.2f}/{f['sell_threshold']:.2f} |"
+            f"| {f.number} | … {f.train_end[:16]} | {f.test_start[:16]} … {f.test_end[:16]} | "
+            f"{_fmt(sc.classifier.auc, '.4f')} | {_fmt(sc.classifier.log_loss, '.5f')} "
+            f"({_fmt(sc.majority.log_loss, '.5f')}) | {_fmt(fb.model.net_return, '+.2%')} "
+            f"({_fmt(fb.buy_and_hold.net_return, '+.2%')}) | "
+            f"{f.buy_threshold:.2f}/{f.sell_threshold:.2f} |"
         )
     lines += [
         "",

@@ -140,11 +140,33 @@ def test_metrics_round_trip_the_stored_json() -> None:
             "momentum": {"net_return": 0.0},
         },
         "up_rate": 0.5,
-        "folds": [{"number": 0, "scores": {}}],
+        "folds": [
+            {
+                "number": 0,
+                "train_start": "2024-01-01T00:00:00+00:00",
+                "train_end": "2024-01-10T00:00:00+00:00",
+                "test_start": "2024-01-11T01:00:00+00:00",
+                "test_end": "2024-01-12T00:00:00+00:00",
+                "buy_threshold": 0.55,
+                "sell_threshold": 0.51,
+                "scores": {
+                    "classifier": {"log_loss": 0.7},
+                    "majority": {"log_loss": 0.69},
+                    "momentum": {"log_loss": 0.71},
+                    "up_rate": 0.5,
+                },
+                "backtest": {
+                    "model": {"net_return": 0.01},
+                    "buy_and_hold": {"net_return": 0.0},
+                    "momentum": {"net_return": -0.01},
+                },
+            }
+        ],
         "added_later": {"anything": 1},
     }
     metrics = Metrics.of(stored)
     assert metrics.classifier.auc is None and metrics.backtest.model.bars == 10
+    assert metrics.folds[0].scores.majority.log_loss == 0.69
     assert metrics.leakage_check is None
     assert metrics.to_json() == stored
     assert Metrics.of({**stored, "up_rate": float("nan")}).up_rate is None

@@ -66,7 +66,7 @@ def test_no_test_label_window_overlaps_a_training_window(
 ) -> None:
     data = labelled(load_dataset(DatasetSpec("spot", "1h"), url=real_warehouse.url))
     folds = walk_forward(data["open_time"], n_folds=EVAL.n_folds, embargo_bars=EVAL.embargo_bars)
-    assert [f["test_start"] for f in first_run.metrics.folds] == [
+    assert [f.test_start for f in first_run.metrics.folds] == [
         f.test_start.isoformat() for f in folds
     ]
     for fold in folds:
@@ -81,9 +81,10 @@ def test_no_test_label_window_overlaps_a_training_window(
         assert first_test - last_train > (LABEL_HORIZON_BARS + EVAL.embargo_bars) * HOUR
     # the evaluation used exactly those rows
     for f in first_run.metrics.folds:
+        assert f.train_last_open_time is not None and f.test_first_open_time is not None
         assert (
-            datetime.fromisoformat(f["train_last_open_time"]) + 2 * HOUR
-            <= datetime.fromisoformat(f["test_first_open_time"]) + HOUR
+            datetime.fromisoformat(f.train_last_open_time) + 2 * HOUR
+            <= datetime.fromisoformat(f.test_first_open_time) + HOUR
         )
 
 
