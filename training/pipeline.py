@@ -99,7 +99,7 @@ def train(
     )
 
     version = _version(fp, model_config)
-    metrics = Metrics.of({**evaluation.overall, "folds": evaluation.folds})
+    metrics = evaluation.metrics
     symbols = sorted(data.get_column("symbol").unique().to_list())
     times = data.get_column("open_time")
     doc: dict[str, Any] = {

@@ -86,15 +86,16 @@ def test_evaluation_finds_a_planted_signal_and_not_a_shuffled_one() -> None:
         model_config=fast,
         config=EvalConfig(n_folds=2, embargo_bars=5),
     )
-    assert ev.overall["classifier"]["auc"] > 0.75
-    assert ev.overall["leakage_check"]["passed"]
+    assert ev.metrics.classifier.auc is not None and ev.metrics.classifier.auc > 0.75
+    assert ev.metrics.leakage_check is not None and ev.metrics.leakage_check.passed
     noise = evaluate(
         synthetic.frame(bars=900, signal=0.0, seed=3),
         interval="1h",
         model_config=fast,
         config=EvalConfig(n_folds=2, embargo_bars=5, leakage_check=False),
     )
-    assert abs(noise.overall["classifier"]["auc"] - 0.5) < 0.05
+    assert noise.metrics.classifier.auc is not None
+    assert abs(noise.metrics.classifier.auc - 0.5) < 0.05
 
 
 def _metrics(loss: float, net: float) -> Metrics:
