@@ -130,6 +130,15 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     assert "champion" in again.reason
     assert registry.champion_version(marts_url) == result.version
 
+    # the orchestration's evaluate task reads the same typed row
+    from app.orchestration.tasks import evaluate_candidate
+
+    evaluated = evaluate_candidate({"version": result.version})
+    assert evaluated["status"] == "champion"
+    assert evaluated["log_loss"] == pytest.approx(result.metrics.classifier.log_loss)
+    assert evaluated["net_return"] == pytest.approx(result.metrics.backtest.model.net_return)
+    assert evaluated["leakage_check_passed"] is True
+
     # the registry through the CLI
     from click.testing import CliRunner
 
