@@ -171,13 +171,13 @@ def register_champion(url: str, iterations: int) -> str:
         },
     }
     outcome = registry.record(
-        {
+        registry.ModelRecord.model_validate({
             "version": version, "market": "spot", "interval": "1h", "symbols": ["BTCUSDT"],
             "features": list(FEATURES), "train_start": FIRST_1M, "train_end": DAY_1H,
             "buy_threshold": 0.55, "sell_threshold": 0.45, "allow_short": False, "fee_rate": 0.001,
             "seed": 42, "code_version": "bench", "data_fingerprint": {}, "metrics": metrics,
             "artifact_uri": uri,
-        },
+        }),
         url=url,
     )  # fmt: skip
     assert outcome.status == "champion", outcome.reason

@@ -15,11 +15,8 @@ from psycopg import sql
 
 from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
-from klinehouse.features import (
-    LABEL_CLASS,
-    LABEL_RETURN,
-    NUMERIC_FEATURES,
-)
+from klinehouse.feature_read import KEY_COLUMNS, feature_schema, feature_select
+from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
 from klinehouse.klines import INTERVALS, MARKETS
 
 KEYS = ("market", "symbol", "interval", "open_time")
@@ -45,23 +42,13 @@ class DatasetSpec:
 
 
 def _schema() -> dict[str, pl.DataType]:
-    schema: dict[str, pl.DataType] = {
-        "market": pl.String(),
-        "symbol": pl.String(),
-        "interval": pl.String(),
-        "open_time_us": pl.Int64(),
-    }
-    schema.update({name: pl.Float64() for name in NUMERIC_FEATURES})
+    schema = feature_schema(KEY_COLUMNS)
     schema[LABEL_RETURN] = pl.Float64()
     schema[LABEL_CLASS] = pl.Int8()  # COPY writes booleans as t/f; as 0/1 they parse natively
     return schema
 
 
 def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
-    numeric = sql.SQL(", ").join(
-        sql.SQL("f.{}::float8 AS {}").format(sql.Identifier(c), sql.Identifier(c))
-        for c in NUMERIC_FEATURES
-    )
     conditions = [
         sql.SQL("f.market = {}").format(sql.Literal(spec.market)),
         sql.SQL("f.interval = {}").format(sql.Literal(spec.interval)),
@@ -82,14 +69,12 @@ def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
             )
         )
     return sql.SQL(
-        "SELECT f.market, f.symbol, f.interval,"
-        " (extract(epoch FROM f.open_time) * 1000000)::bigint AS open_time_us, {numeric},"
-        " l.{ret}::float8 AS {ret}, l.{cls}::boolean::int AS {cls}"
+        "SELECT {features}, l.{ret}::float8 AS {ret}, l.{cls}::boolean::int AS {cls}"
         " FROM marts.candle_features f"
         " JOIN marts.candle_labels l USING (market, symbol, interval, open_time)"
         " WHERE {where}"
     ).format(
-        numeric=numeric,
+        features=feature_select(KEY_COLUMNS, table="f"),
         ret=sql.Identifier(LABEL_RETURN),
         cls=sql.Identifier(LABEL_CLASS),
         where=sql.SQL(" AND ").join(conditions),

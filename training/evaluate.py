@@ -28,6 +28,7 @@ from training.models import (
     predict_return,
     predict_up,
 )
+from training.records import Metrics
 
 LEAKAGE_TOLERANCE = 0.03
 
@@ -56,9 +57,8 @@ class EvalConfig:
 
 @dataclass
 class Evaluation:
-    folds: list[dict[str, Any]]
+    metrics: Metrics  # scores of all test rows together, backtests, one report per fold
     predictions: pl.DataFrame  # test rows of every fold with every model's forecast
-    overall: dict[str, Any]
     backtest_returns: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
@@ -200,7 +200,7 @@ def evaluate(
             "passed": bool(abs(shuffled_auc - 0.5) <= LEAKAGE_TOLERANCE),
         }
     overall["test_rows"] = predictions.height
-    return Evaluation(fold_reports, predictions, overall, returns)
+    return Evaluation(Metrics.of({**overall, "folds": fold_reports}), predictions, returns)
 
 
 def _fold_report(

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from training import metrics as m
 from training.backtest import equity_curve
-from training.registry import jsonable
+from training.records import Classification, Metrics, Regression, jsonable
 
 _STRATEGY_LABELS = {"model": "model advice", "buy_and_hold": "buy and hold", "momentum": "momentum"}
 
@@ -76,16 +76,15 @@ def _fmt(value: Any, spec: str) -> str:
     )
 
 
-def _summary(doc: dict[str, Any]) -> str:
-    o = doc["metrics"]
+def _summary(doc: dict[str, Any], o: Metrics) -> str:
     lines = [
         f"# Training run {doc['version']}",
         "",
         f"- data: {doc['spec']['market']} {doc['spec']['interval']}, symbols "
         f"{', '.join(doc['symbols'])}, {doc['rows']} labelled rows, "
         f"{doc['train_start']} → {doc['train_end']}",
-        f"- evaluation: {len(o['folds'])} walk-forward folds, purge {doc['eval_config']['purge_bars']} "
-        f"bar(s) + embargo {doc['eval_config']['embargo_bars']} bars, {o['test_rows']} test rows; "
+        f"- evaluation: {len(o.folds)} walk-forward folds, purge {doc['eval_config']['purge_bars']} "
+        f"bar(s) + embargo {doc['eval_config']['embargo_bars']} bars, {o.test_rows} test rows; "
         f"fee {doc['eval_config']['fee_rate']:.2%} per side",
         f"- registry: **{doc.get('status', 'not registered')}** — {doc.get('reason', '')}",
         f"- advice thresholds of the registered model: buy at P(up) ≥ {doc['buy_threshold']:.2f}, "
@@ -96,25 +95,32 @@ def _summary(doc: dict[str, Any]) -> str:
         "| model | AUC | log loss | Brier | accuracy |",
         "|---|---|---|---|---|",
     ]
-    for name in ("classifier", "majority", "momentum", "shuffled_labels"):
-        if name in o:
-            s = o[name]
+    forecasts: dict[str, Classification | None] = {
+        "classifier": o.classifier,
+        "majority": o.majority,
+        "momentum": o.momentum,
+        "shuffled_labels": o.shuffled_labels,
+    }
+    for name, c in forecasts.items():
+        if c is not None:
             lines.append(
-                f"| {name} | {_fmt(s['auc'], '.4f')} | {_fmt(s['log_loss'], '.5f')} | "
-                f"{_fmt(s['brier'], '.5f')} | {_fmt(s['accuracy'], '.4f')} |"
+                f"| {name} | {_fmt(c.auc, '.4f')} | {_fmt(c.log_loss, '.5f')} | "
+                f"{_fmt(c.brier, '.5f')} | {_fmt(c.accuracy, '.4f')} |"
             )
+    reg = o.regressor or Regression()
+    zero = o.zero_return or Regression()
     lines += [
         "",
-        f"Regressor: MAE {_fmt(o['regressor']['mae'], '.6f')} (predicting 0: "
-        f"{_fmt(o['zero_return']['mae'], '.6f')}), information coefficient "
-        f"{_fmt(o['regressor']['ic'], '.4f')}.",
+        f"Regressor: MAE {_fmt(reg.mae, '.6f')} (predicting 0: "
+        f"{_fmt(zero.mae, '.6f')}), information coefficient "
+        f"{_fmt(reg.ic, '.4f')}.",
     ]
-    if "leakage_check" in o:
-        leak = o["leakage_check"]
-        verdict = "passed" if leak["passed"] else "FAILED"
+    if o.leakage_check is not None:
+        leak = o.leakage_check
+        verdict = "passed" if leak.passed else "FAILED"
         lines.append(
             f"Leakage check (labels shuffled in training): test AUC "
-            f"{_fmt(leak['shuffled_label_auc'], '.4f')}, {verdict} (0.5 ± {leak['tolerance']})."
+            f"{_fmt(leak.shuffled_label_auc, '.4f')}, {verdict} (0.5 ± {leak.tolerance})."
         )
     lines += [
         "",
@@ -123,12 +129,17 @@ def _summary(doc: dict[str, Any]) -> str:
         "| strategy | net return | gross return | Sharpe | max drawdown | hit rate | turnover/bar | exposure |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, s in o["backtest"].items():
+    bt = o.backtest
+    for name, s in (
+        ("model", bt.model),
+        ("buy_and_hold", bt.buy_and_hold),
+        ("momentum", bt.momentum),
+    ):
         lines.append(
-            f"| {_STRATEGY_LABELS.get(name, name)} | {_fmt(s['net_return'], '+.2%')} | "
-            f"{_fmt(s['gross_return'], '+.2%')} | {_fmt(s['sharpe'], '.2f')} | "
-            f"{_fmt(s['max_drawdown'], '.2%')} | {_fmt(s['hit_rate'], '.2%')} | "
-            f"{_fmt(s['turnover'], '.3f')} | {_fmt(s['exposure'], '.2%')} |"
+            f"| {_STRATEGY_LABELS.get(name, name)} | {_fmt(s.net_return, '+.2%')} | "
+            f"{_fmt(s.gross_return, '+.2%')} | {_fmt(s.sharpe, '.2f')} | "
+            f"{_fmt(s.max_drawdown, '.2%')} | {_fmt(s.hit_rate, '.2%')} | "
+            f"{_fmt(s.turnover, '.3f')} | {_fmt(s.exposure, '.2%')} |"
         )
     lines += [
         "",
@@ -137,14 +148,14 @@ def _summary(doc: dict[str, Any]) -> str:
         "| fold | train | test | AUC | log loss (majority) | net (buy & hold) | thresholds |",
         "|---|---|---|---|---|---|---|",
     ]
-    for f in o["folds"]:
-        sc, bt = f["scores"], f["backtest"]
+    for f in o.folds:
+        sc, fb = f.scores, f.backtest
         lines.append(
-            f"| {f['number']} | … {f['train_end'][:16]} | {f['test_start'][:16]} … {f['test_end'][:16]} | "
-            f"{_fmt(sc['classifier']['auc'], '.4f')} | {_fmt(sc['classifier']['log_loss'], '.5f')} "
-            f"({_fmt(sc['majority']['log_loss'], '.5f')}) | {_fmt(bt['model']['net_return'], '+.2%')} "
-            f"({_fmt(bt['buy_and_hold']['net_return'], '+.2%')}) | "
-            f"{f['buy_threshold']:.2f}/{f['sell_threshold']:.2f} |"
+            f"| {f.number} | … {f.train_end[:16]} | {f.test_start[:16]} … {f.test_end[:16]} | "
+            f"{_fmt(sc.classifier.auc, '.4f')} | {_fmt(sc.classifier.log_loss, '.5f')} "
+            f"({_fmt(sc.majority.log_loss, '.5f')}) | {_fmt(fb.model.net_return, '+.2%')} "
+            f"({_fmt(fb.buy_and_hold.net_return, '+.2%')}) | "
+            f"{f.buy_threshold:.2f}/{f.sell_threshold:.2f} |"
         )
     lines += [
         "",
@@ -174,5 +185,5 @@ def write_report(
     doc = {**doc, "calibration": _plot_calibration(predictions, folder / "calibration.png")}
     (folder / "metrics.json").write_text(json.dumps(jsonable(doc), indent=2))
     summary = folder / "summary.md"
-    summary.write_text(_summary(jsonable(doc)))
+    summary.write_text(_summary(jsonable(doc), Metrics.of(jsonable(doc["metrics"]))))
     return summary

@@ -7,19 +7,22 @@ import click
 from training import registry
 from training.dataset import DatasetSpec
 from training.pipeline import train
+from training.records import formatted
 
 
 def step() -> None:
     result = train(DatasetSpec("spot", "1h"))
-    m, bt = result.metrics, result.metrics["backtest"]
+    m, bt = result.metrics, result.metrics.backtest
+    shuffled = m.leakage_check.shuffled_label_auc if m.leakage_check else None
     click.echo(
-        f"  out of sample: AUC {m['classifier']['auc']:.4f}, log loss {m['classifier']['log_loss']:.5f}"
-        f" (majority {m['majority']['log_loss']:.5f}, momentum {m['momentum']['log_loss']:.5f}),"
-        f" shuffled-label AUC {m['leakage_check']['shuffled_label_auc']:.4f}"
+        f"  out of sample: AUC {formatted(m.classifier.auc, '.4f')},"
+        f" log loss {m.classifier.log_loss:.5f}"
+        f" (majority {m.majority.log_loss:.5f}, momentum {m.momentum.log_loss:.5f}),"
+        f" shuffled-label AUC {formatted(shuffled, '.4f')}"
     )
     click.echo(
-        f"  net of fees: model {bt['model']['net_return']:+.2%}, buy-and-hold"
-        f" {bt['buy_and_hold']['net_return']:+.2%}, momentum {bt['momentum']['net_return']:+.2%}"
+        f"  net of fees: model {bt.model.net_return:+.2%}, buy-and-hold"
+        f" {bt.buy_and_hold.net_return:+.2%}, momentum {bt.momentum.net_return:+.2%}"
     )
     click.echo(f"  model {result.version}: {result.status} ({result.reason})")
     if result.status != "champion" and registry.champion_version(url=None) is None:

@@ -220,19 +220,19 @@ def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
     from training.registry import get_model
 
     row = get_model(str(candidate["version"]))
-    metrics = row.get("metrics") or {}
-    backtest = metrics.get("backtest", {})
+    metrics = row.metrics
     return {
         "version": candidate["version"],
-        "status": row.get("status"),
-        "reason": row.get("status_reason"),
-        "log_loss": metrics.get("classifier", {}).get("log_loss"),
+        "status": row.status,
+        "reason": row.status_reason,
+        "log_loss": metrics.classifier.log_loss,
         "baseline_log_loss": {
-            name: metrics.get(name, {}).get("log_loss") for name in ("majority", "momentum")
+            "majority": metrics.majority.log_loss,
+            "momentum": metrics.momentum.log_loss,
         },
-        "net_return": backtest.get("model", {}).get("net_return"),
-        "buy_and_hold_net_return": backtest.get("buy_and_hold", {}).get("net_return"),
-        "leakage_check_passed": (metrics.get("leakage_check") or {}).get("passed"),
+        "net_return": metrics.backtest.model.net_return,
+        "buy_and_hold_net_return": metrics.backtest.buy_and_hold.net_return,
+        "leakage_check_passed": metrics.leakage_check.passed if metrics.leakage_check else None,
     }
 
 
