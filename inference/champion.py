@@ -81,9 +81,6 @@ class ChampionHolder:
             self.error = None
             log.info("champion model %s loaded", model.version if model else None)
 
-    def poke(self) -> None:
-        self._wake.set()
-
     async def poke_async(self) -> None:
         self._wake.set()
 
