@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from klinehouse.errors import KlinehouseError
@@ -78,7 +78,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
             symbols=[checked.symbol],
             intervals=[checked.interval],
             start=window_start,
-            end=window_end - timedelta(milliseconds=1),  # extract's end is inclusive
+            end=window_end,  # extract's end is exclusive, like the window's
             source="auto",
             load=False,
         ),
