@@ -98,18 +98,25 @@ def _check_field_counts(text: bytes, what: str) -> None:
 
 
 def read_archive_csv(
-    path_or_bytes: str | Path | bytes, *, market: str, symbol: str, interval: str
+    path_or_bytes: str | Path | bytes,
+    *,
+    market: str,
+    symbol: str,
+    interval: str,
+    what: str | None = None,
 ) -> pl.DataFrame:
-    """One archive CSV (or zip of it) in the kline schema, source 'archive'."""
+    """One archive CSV (or zip of it) in the kline schema, source 'archive'.
+
+    Errors name `what` (default: the path, or the series for bytes), the line and the field."""
     if isinstance(path_or_bytes, bytes):
-        data, what = path_or_bytes, f"{symbol} {interval} archive"
+        data, what = path_or_bytes, what or f"{symbol} {interval} archive"
     else:
         path = Path(path_or_bytes)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise KlinehouseError(f"{path}: cannot read archive: {exc.strerror}") from exc
-        what = str(path)
+        what = what or str(path)
     text = _csv_bytes(data, what)
     if not text.strip():
         raise KlineParseError(f"{what}: empty file (no kline rows)")

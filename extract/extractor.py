@@ -328,7 +328,7 @@ class Extractor:
             self.log(f"{exc}; {s.label} {period} comes from REST instead")
             return self._rest_chunk(s, a, b)
         df = archive.read_archive_csv(
-            data, market=self.request.market, symbol=s.symbol, interval=s.interval
+            data, market=self.request.market, symbol=s.symbol, interval=s.interval, what=url
         )
         if self.progress:
             self.progress.advance(s.label, df.height)

@@ -218,7 +218,9 @@ def _read_one_archive(source: str, market: str | None) -> pl.DataFrame:
         checksum = path.with_name(path.name + ".CHECKSUM")
         if checksum.is_file():
             archive.verify_checksum(data, checksum.read_text(), what=source)
-    df = archive.read_archive_csv(data, market=resolved, symbol=name.symbol, interval=name.interval)
+    df = archive.read_archive_csv(
+        data, market=resolved, symbol=name.symbol, interval=name.interval, what=source
+    )
     return df
 
 
