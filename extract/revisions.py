@@ -22,6 +22,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from extract.load import _ranges_empty
 from klinehouse import klines
 from klinehouse.errors import KlinehouseError
 
@@ -88,8 +89,8 @@ def _compare_sql() -> sql.Composed:
 
 def find_revisions(conn: psycopg.Connection, df: pl.DataFrame) -> list[Revision]:
     """The stored rows that loading `df` (conformed to the kline schema) would change."""
-    if df.is_empty():
-        return []
+    if df.is_empty() or _ranges_empty(conn, df):  # the loader's own fast-path test
+        return []  # first loads and backfills: one cheap query, no comparison
     compared = [c for c in klines.COLUMNS if c.name in klines.VALUE_COLUMNS and c.name != "source"]
     columns = [c.name for c in klines.COLUMNS if c.name in klines.KEY or c in compared]
     rows = conn.execute(_compare_sql(), [df[c].to_list() for c in columns]).fetchall()
