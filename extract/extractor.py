@@ -42,7 +42,7 @@ _PAGES_PER_TASK = 4  # a time range is split so that workers fetch one series in
 # Binance's first klines (spot opened in July 2017): an earlier --start is clamped to this.
 BINANCE_FIRST_KLINE = datetime(2017, 7, 1, tzinfo=UTC)
 # A series whose load meets a lost database or lake is retried this often, with backoff.
-SERIES_ATTEMPTS = 4
+SERIES_ATTEMPTS = 5
 SERIES_BACKOFF_SECONDS = 0.5
 # Deterministic failures: retrying cannot help.
 _FINAL_ERRORS = (KlineParseError, RevisionRefused, archive.ChecksumMismatch)
