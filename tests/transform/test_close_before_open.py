@@ -41,13 +41,19 @@ def test_bar_closing_before_it_opens_is_kept_flagged_and_left_out_of_candles(
         )
     )
     assert load_frame(bad, url=warehouse).revised == 1
+    # And one as the series' newest bar: serving's latest features must not pick it.
+    newest = bad.with_columns(
+        open_time=pl.lit(datetime(2023, 4, 1, tzinfo=UTC)).cast(month.schema["open_time"])
+    )
+    assert load_frame(newest, url=warehouse).inserted == 1
 
-    run_dbt(["build", "--select", "+candles"])  # raised (a failing data test) before the fix
+    # raised (a failing data test) before the fix
+    run_dbt(["build", "--select", "+candles", "+candle_features_latest"])
 
     assert query(
         warehouse,
         "SELECT count(*) FROM raw.binance_klines WHERE close_time < open_time",
-    ) == [(1,)]
+    ) == [(2,)]
     assert query(
         warehouse,
         "SELECT is_close_before_open FROM staging.stg_binance__klines WHERE open_time = %s",
@@ -57,3 +63,6 @@ def test_bar_closing_before_it_opens_is_kept_flagged_and_left_out_of_candles(
         (0,)
     ]
     assert query(warehouse, "SELECT count(*) FROM marts.candles") == [(742,)]
+    assert query(warehouse, "SELECT open_time FROM marts.candle_features_latest") == [
+        (datetime(2023, 3, 31, 23, tzinfo=UTC),)
+    ]
