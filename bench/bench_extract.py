@@ -146,7 +146,7 @@ def main() -> None:
         rate = limit * 0.96 / 60 / kline_weight(market, page) * page  # candles/s the pacer allows
         per_symbol = int(rate * args.seconds / len(symbols))
         start = datetime(2021, 1, 1, tzinfo=UTC)
-        end = start + timedelta(minutes=per_symbol - 1)
+        end = start + timedelta(minutes=per_symbol)  # exclusive
         request = ExtractRequest(
             market, symbols, ["1m"], start=start, end=end, source="rest", load=False, dry_run=True
         )

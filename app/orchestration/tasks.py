@@ -9,7 +9,7 @@ module only inside their tasks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from klinehouse import times
@@ -81,7 +81,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
             symbols=[checked.symbol],
             intervals=[checked.interval],
             start=window_start,
-            end=window_end - timedelta(milliseconds=1),  # extract's end is inclusive
+            end=window_end,  # extract's end is exclusive, like the window's
             source="auto",
             load=False,
         ),
