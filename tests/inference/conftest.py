@@ -111,3 +111,17 @@ def server_factory() -> Iterator[Callable[..., ServerThread]]:
     yield make
     for thread in started:
         thread.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def predicting_template(stack: Settings) -> Iterator[str]:
+    """Marts built by dbt once: candles and features of BTC, ETH (old) and SOL (fresh)."""
+    now_bar = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    frames = [
+        candles(symbol, FIRST_OPEN, 48, base=str(1000 * (k + 1)))
+        for k, symbol in enumerate(("BTCUSDT", "ETHUSDT"))
+    ]
+    frames.append(candles("SOLUSDT", now_bar - timedelta(hours=29), 30))
+    name = build_template(stack, frames, MARTS, prefix="predict_")
+    yield name
+    drop_database(stack, name)

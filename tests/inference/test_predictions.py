@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
@@ -22,7 +22,7 @@ from klinehouse.v1 import prediction_service_pb2_grpc
 from training import registry
 
 from ..marts import create_database, drop_database, with_db
-from .conftest import FIRST_OPEN, MARTS, build_template, candles, land_candles
+from .conftest import FIRST_OPEN, candles, land_candles
 
 
 def register(owner_url: str, version: str, *, buy: float, sell: float, quality: float) -> None:
@@ -57,20 +57,6 @@ def register(owner_url: str, version: str, *, buy: float, sell: float, quality: 
         url=owner_url,
     )  # fmt: skip
     assert outcome.status == "champion", outcome.reason
-
-
-@pytest.fixture(scope="session")
-def predicting_template(stack: Settings) -> Iterator[str]:
-    """Marts built by dbt once: candles and features of BTC, ETH (old) and SOL (fresh)."""
-    now_bar = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    frames = [
-        candles(symbol, FIRST_OPEN, 48, base=str(1000 * (k + 1)))
-        for k, symbol in enumerate(("BTCUSDT", "ETHUSDT"))
-    ]
-    frames.append(candles("SOLUSDT", now_bar - timedelta(hours=29), 30))
-    name = build_template(stack, frames, MARTS, prefix="predict_")
-    yield name
-    drop_database(stack, name)
 
 
 @pytest.fixture
