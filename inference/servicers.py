@@ -38,6 +38,7 @@ from inference.requests import (
     parse_series,
     parse_symbol,
     parse_symbols,
+    parse_time,
 )
 from inference.store import Store, features_frame
 from klinehouse.v1 import (
@@ -214,7 +215,7 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
                         )
             m, iv = series.market_proto, series.interval
             if request.HasField("replay_start_time"):
-                replay_from = request.replay_start_time.ToDatetime(tzinfo=UTC)
+                replay_from = parse_time(request.replay_start_time, "replay_start_time")
                 async for rows in self.store.candle_batches(
                     series, symbols, replay_from, None, batch=STREAM_BATCH
                 ):
