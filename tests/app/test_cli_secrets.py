@@ -35,7 +35,10 @@ def assert_one_masked_line(result: subprocess.CompletedProcess[str], *secrets: s
     return lines[0]
 
 
-@pytest.mark.parametrize("command", [["models", "list"], ["db", "upgrade"], ["serve"]])
+@pytest.mark.parametrize(
+    "command",
+    [["models", "list"], ["db", "upgrade"], ["serve"], ["validate"], ["train"]],
+)
 def test_a_database_url_psycopg_rejects_is_shown_masked(tmp_path: Path, command: list[str]) -> None:
     url = "postgresql+psycopg://u:SECRET@127.0.0.1:5432/k"
     result = run(tmp_path, command, KLINEHOUSE_DATABASE_URL=url)
