@@ -16,19 +16,19 @@ from typing import Any
 import click
 
 from extract.summary import RunSummary
-from klinehouse import klines
+from klinehouse import klines, redact
 
 
 def _echo_summary(summary: RunSummary, title: str) -> None:
     click.echo(f"{title}:")
     for line in summary.lines():
-        click.echo(line)
+        click.echo(redact.mask(line))  # a failure may quote a database or S3 error
     if summary.failures:
         sys.exit(1)
 
 
 def _log(line: str) -> None:
-    click.echo(line, err=True)
+    click.echo(redact.mask(line), err=True)
 
 
 class RichProgress:
