@@ -8,12 +8,44 @@ module only inside their tasks.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from klinehouse import redact
 from klinehouse.errors import KlinehouseError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TaskFailed(KlinehouseError):
+    """A task's failure whose message quoted a credential, re-raised with it masked."""
+
+
+def masked(fn: Callable[P, R]) -> Callable[P, R]:
+    """Airflow logs a failed task's exception and its chain verbatim: a message that names
+    a database or S3 endpoint with credentials is re-raised masked, without the chain.
+    The task's own log records are masked too (`redact.install_logging`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from klinehouse.settings import get_settings
+
+        secrets = get_settings().secret_values()
+        redact.install_logging(secrets)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            text = str(exc)
+            shown = redact.mask(text, secrets)
+            if shown == text:
+                raise
+            raise TaskFailed(f"{type(exc).__name__}: {shown}") from None
+
+    return wrapper
 
 
 class NotPromoted(KlinehouseError):
@@ -56,6 +88,7 @@ def extraction_window(
     return {"start": start_utc.isoformat(), "end": end_utc.isoformat()}
 
 
+@masked
 def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str, Any]:
     """Pull one series' klines with open_time in [start, end) from Binance into the lake.
 
@@ -97,6 +130,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
     }
 
 
+@masked
 def load_from_lake(extracted: Mapping[str, Any]) -> dict[str, int]:
     """Upsert the rows an extract run wrote to the lake (its window only) into raw.binance_klines.
 
@@ -151,6 +185,7 @@ def gate_since(event_extras: Sequence[Mapping[str, Any]]) -> str | None:
     return min(_utc(str(s)) for s in starts).isoformat()
 
 
+@masked
 def quality_gate(since: str | None = None) -> dict[str, Any]:
     """Run the Great Expectations gate (rows from `since`, else whole tables).
 
@@ -170,6 +205,7 @@ def quality_gate(since: str | None = None) -> dict[str, Any]:
     }
 
 
+@masked
 def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Fit on the marts with walk-forward evaluation and register the candidate.
 
@@ -201,6 +237,7 @@ def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@masked
 def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
     """The candidate's out-of-sample scores from the registry, against the baselines."""
     from training.registry import get_model
@@ -222,6 +259,7 @@ def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@masked
 def promote_candidate(evaluation: Mapping[str, Any], *, force: bool = False) -> dict[str, Any]:
     """Promote the candidate by the registry's rule (or by hand with `force`, recorded as such).
 
