@@ -78,7 +78,7 @@ def _secrets() -> tuple[str, ...]:
     from klinehouse.settings import get_settings
 
     try:
-        return get_settings().secret_values()
+        return redact.settings_secrets(get_settings())
     except Exception:  # unusable settings: the command reports them; patterns still mask
         return ()
 

@@ -16,10 +16,12 @@ from typing import Any
 import click
 
 from extract.summary import RunSummary
-from klinehouse import klines, redact
+from klinehouse import klines
 
 
 def _echo_summary(summary: RunSummary, title: str) -> None:
+    from klinehouse import redact
+
     click.echo(f"{title}:")
     for line in summary.lines():
         click.echo(redact.mask(line))  # a failure may quote a database or S3 error
@@ -28,6 +30,8 @@ def _echo_summary(summary: RunSummary, title: str) -> None:
 
 
 def _log(line: str) -> None:
+    from klinehouse import redact
+
     click.echo(redact.mask(line), err=True)
 
 

@@ -11,8 +11,11 @@ import logging
 import re
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from klinehouse.settings import Settings
 
 MASK = "***"
 
@@ -54,6 +57,21 @@ def url_secrets(url: str) -> tuple[str, ...]:
     except ValueError:
         return ()
     return (password, unquote(password)) if password else ()
+
+
+def settings_secrets(settings: Settings) -> tuple[str, ...]:
+    """The passwords, keys and tokens in `settings`: `mask` replaces them verbatim anywhere."""
+    values: list[str] = []
+    for url in (
+        settings.database_url,
+        settings.reader_database_url,
+        settings.loader_database_url,
+    ):
+        values += url_secrets(url)
+    for secret in (settings.s3_secret_access_key, settings.grpc_token):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    return tuple(v for v in values if v)
 
 
 def exception_text(exc: BaseException) -> str:

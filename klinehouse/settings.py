@@ -20,7 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from klinehouse import paths, redact
+from klinehouse import paths
 from klinehouse.errors import KlinehouseError
 
 
@@ -121,16 +121,6 @@ class Settings(BaseSettings):
 
     def reader_url(self) -> str:
         return self.reader_database_url or self.require_database_url()
-
-    def secret_values(self) -> tuple[str, ...]:
-        """The passwords, keys and tokens in these settings: `redact` masks them verbatim."""
-        values: list[str] = []
-        for url in (self.database_url, self.reader_database_url, self.loader_database_url):
-            values += redact.url_secrets(url)
-        for secret in (self.s3_secret_access_key, self.grpc_token):
-            if secret is not None:
-                values.append(secret.get_secret_value())
-        return tuple(v for v in values if v)
 
 
 class SettingsError(KlinehouseError):

@@ -8,44 +8,13 @@ module only inside their tasks.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from klinehouse import redact
+from app.orchestration.masking import masked
 from klinehouse.errors import KlinehouseError
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class TaskFailed(KlinehouseError):
-    """A task's failure whose message quoted a credential, re-raised with it masked."""
-
-
-def masked(fn: Callable[P, R]) -> Callable[P, R]:
-    """Airflow logs a failed task's exception and its chain verbatim: a message that names
-    a database or S3 endpoint with credentials is re-raised masked, without the chain.
-    The task's own log records are masked too (`redact.install_logging`)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from klinehouse.settings import get_settings
-
-        secrets = get_settings().secret_values()
-        redact.install_logging(secrets)
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            text = str(exc)
-            shown = redact.mask(text, secrets)
-            if shown == text:
-                raise
-            raise TaskFailed(f"{type(exc).__name__}: {shown}") from None
-
-    return wrapper
 
 
 class NotPromoted(KlinehouseError):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from app.orchestration import tasks
+from app.orchestration.masking import TaskFailed
 from klinehouse.settings import get_settings
 
 
@@ -26,7 +27,7 @@ def leaky_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_a_load_task_failing_on_s3_raises_a_masked_error(leaky_settings: None) -> None:
     extracted = {"run_id": "no-such-run", "start": "2025-01-01T00:00:00+00:00"}
-    with pytest.raises(tasks.TaskFailed) as info:
+    with pytest.raises(TaskFailed) as info:
         tasks.load_from_lake({**extracted, "end": "2025-01-02T00:00:00+00:00"})
     message = str(info.value)
     assert "S3SECRET" not in message and "http://AKIAEXAMPLE:***@127.0.0.1:1" in message

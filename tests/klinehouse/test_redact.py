@@ -53,7 +53,7 @@ def test_settings_name_their_secrets() -> None:
         grpc_token="GRPCTOKEN",  # type: ignore[arg-type]
     )
     assert {"pa%40ss", "pa@ss", "READERPW", "S3SECRETKEY", "GRPCTOKEN"} <= set(
-        settings.secret_values()
+        redact.settings_secrets(settings)
     )
 
 
