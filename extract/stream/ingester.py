@@ -48,7 +48,7 @@ from extract.stream.messages import (
     stream_name,
     to_frame,
 )
-from klinehouse import klines, paths, redact
+from klinehouse import klines, paths
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import Settings, get_settings
 
@@ -212,7 +212,7 @@ class StreamIngester:
             "connected": connected,
             "last_message_age_seconds": age,
             "last_flush_at": self._last_flush.isoformat() if self._last_flush else None,
-            "last_error": redact.mask(self._last_error) if self._last_error else None,
+            "last_error": self._last_error,
             "buffered": len(self._batch),
             "closed_candles": self.stats.closed,
             "committed": self.stats.committed,
