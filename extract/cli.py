@@ -20,15 +20,19 @@ from klinehouse import klines, times
 
 
 def _echo_summary(summary: RunSummary, title: str) -> None:
+    from klinehouse import redact
+
     click.echo(f"{title}:")
     for line in summary.lines():
-        click.echo(line)
+        click.echo(redact.mask(line))  # a failure may quote a database or S3 error
     if summary.failures:
         sys.exit(1)
 
 
 def _log(line: str) -> None:
-    click.echo(line, err=True)
+    from klinehouse import redact
+
+    click.echo(redact.mask(line), err=True)
 
 
 class RichProgress:

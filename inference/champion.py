@@ -19,6 +19,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from inference.store import Store
+from klinehouse import redact
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ class ChampionHolder:
             except (psycopg.Error, OSError) as exc:
                 log.warning("champion check failed (%s); retrying", exc)
             except Exception as exc:  # a broken model file must not kill the reload loop
-                self.error = f"{type(exc).__name__}: {exc}"
+                # shown to clients in FAILED_PRECONDITION: never an endpoint's credentials
+                self.error = redact.mask(f"{type(exc).__name__}: {exc}")
                 log.exception("loading the champion failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)

@@ -30,6 +30,7 @@ from inference.requests import (
     parse_series,
     parse_symbol,
     parse_symbols,
+    parse_time,
 )
 from inference.status import deadline, stream, unary
 from inference.store import Store
@@ -118,7 +119,7 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
                     raise error
             m, iv = series.market_proto, series.interval
             if request.HasField("replay_start_time"):
-                replay_from = request.replay_start_time.ToDatetime(tzinfo=UTC)
+                replay_from = parse_time(request.replay_start_time, "replay_start_time")
                 async for rows in self.store.candle_batches(
                     series, symbols, replay_from, None, batch=STREAM_BATCH
                 ):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from app.orchestration.masking import masked
 from klinehouse import times
 from klinehouse.errors import KlinehouseError
 
@@ -59,6 +60,7 @@ def extraction_window(
     return {"start": start_utc.isoformat(), "end": end_utc.isoformat()}
 
 
+@masked
 def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str, Any]:
     """Pull one series' klines with open_time in [start, end) from Binance into the lake.
 
@@ -100,6 +102,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
     }
 
 
+@masked
 def load_run_window(extracted: Mapping[str, Any]) -> dict[str, int]:
     """Upsert the rows an extract run wrote to the lake (its window only) into raw.binance_klines.
 
@@ -127,14 +130,16 @@ def summarise_loads(
     stats: Sequence[Mapping[str, int]], window: Mapping[str, str]
 ) -> dict[str, Any]:
     """The counts of one extract-load run (the raw-klines Asset event's extra)."""
-    total = {
-        name: sum(int(s.get(name, 0)) for s in stats)
-        for name in ("inserted", "revised", "unchanged")
-    }
+    total = dict.fromkeys(("inserted", "revised", "unchanged"), 0)
+    series = 0
+    for s in stats:  # once: a lazy XCom sequence costs a request per pass
+        series += 1
+        for name in total:
+            total[name] += int(s.get(name, 0))
     return {
         **total,
         "changed": total["inserted"] + total["revised"],
-        "series": len(stats),
+        "series": series,
         "start": window["start"],
         "end": window["end"],
     }
@@ -152,6 +157,7 @@ def gate_since(event_extras: Sequence[Mapping[str, Any]]) -> str | None:
     return min(_utc(str(s)) for s in starts).isoformat()
 
 
+@masked
 def quality_gate(since: str | None = None) -> dict[str, Any]:
     """Run the Great Expectations gate (rows from `since`, else whole tables).
 
@@ -188,6 +194,7 @@ def training_model_config() -> ModelConfig:
     return ModelConfig(**overrides)
 
 
+@masked
 def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Fit on the marts with walk-forward evaluation and register the candidate.
 
@@ -215,6 +222,7 @@ def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@masked
 def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
     """The candidate's out-of-sample scores from the registry, against the baselines."""
     from training.registry import get_model
@@ -236,6 +244,7 @@ def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@masked
 def promote_candidate(evaluation: Mapping[str, Any], *, force: bool = False) -> dict[str, Any]:
     """Promote the candidate by the registry's rule (or by hand with `force`, recorded as such).
 
