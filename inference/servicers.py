@@ -8,7 +8,6 @@ the predictions and their cache live in `inference.predictor`, the advice rule i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC
 from typing import Any
 
 import grpc
