@@ -113,9 +113,11 @@ def validate(
             project.build_docs(context, results)
         finally:
             _dispose_engines(context)
-    report = _report(results, chosen, schemas, window, clock, state / "data_docs" / "index.html")
-    report = replace(report, run_name=run_name)
-    docs.publish(report, run_time, state / "data_docs")
+        report = _report(
+            results, chosen, schemas, window, clock, state / "data_docs" / "index.html"
+        )
+        report = replace(report, run_name=run_name)
+        docs.publish(report, run_time, state / "data_docs")  # while no other run writes the index
     return report
 
 

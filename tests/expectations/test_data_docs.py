@@ -46,8 +46,13 @@ def test_index_names_runs_and_renders_rows_without_cdn(small_raw: str, tmp_path:
 
     assert not _EXTERNAL.findall(index), _EXTERNAL.findall(index)
     # The results table is in the HTML: one row per stored result, each linking its page.
-    rows = re.findall(r"<tr>\s*<td>.*?</tr>", index, re.S)
+    table = index[index.index("ge-index-page-validation-results-table") :]
+    rows = re.findall(r"<tr>\s*<td class=\"gate-\w+\">.*?</tr>", table, re.S)
     assert len([r for r in rows if "raw_klines__" in r]) == 2, rows
+    # The status in words (GX shows it as an icon of a font from a CDN).
+    statuses = [re.search(r"(Failed|Success)</td>", row) for row in rows]
+    assert sorted(m[1] for m in statuses if m) == ["Failed", "Success"], rows
+    assert re.search(r'<a href="expectations/raw_klines\.html">raw_klines</a>', index)
     for run in (passed.run_name, failed.run_name):
         assert re.search(rf'<a href="validations/raw_klines/{re.escape(run)}/[^"]+\.html">', index)
     # What the CLI printed, sample keys included, heads the index.
