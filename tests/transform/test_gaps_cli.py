@@ -81,7 +81,7 @@ def test_docs_generates_and_serves_the_lineage_site(
     port = _free_port()
     env = {**os.environ, "KLINEHOUSE_DATABASE_URL": warehouse}
     server = subprocess.Popen(
-        [sys.executable, "-m", "klinehouse", "docs", "--port", str(port)],
+        [sys.executable, "-m", "app", "docs", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
