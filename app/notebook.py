@@ -8,6 +8,7 @@ cell after it (as papermill does), e.g. fewer iterations in tests.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from klinehouse.envvars import temporary_environ
 from klinehouse.errors import KlinehouseError
 
 PARAMETERS_TAG = "parameters"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the kernel colours its tracebacks
 
 
 def read(source: Path) -> Any:
@@ -68,7 +70,8 @@ def execute(
         try:
             client.execute()
         except CellExecutionError as exc:
-            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+            text = _ANSI.sub("", str(exc))
+            lines = [line for line in text.strip().splitlines() if line.strip()]
             raise KlinehouseError(f"notebook cell failed: {lines[-1] if lines else exc}") from exc
     return notebook
 

@@ -12,6 +12,7 @@ import pytest
 
 from app.notebook import execute, read
 from klinehouse import db, paths
+from klinehouse.errors import KlinehouseError
 from klinehouse.settings import Settings, get_settings
 
 NOTEBOOK = paths.REPO_ROOT / "notebooks" / "explore_and_model.py"
@@ -77,3 +78,21 @@ def test_notebook_runs_on_the_warehouse(small_warehouse: str, tmp_path: Path) ->
     between = int((datetime(2024, 11, 1) - datetime(2023, 4, 1)).total_seconds() // 3600)
     assert f"2 gaps, {1 + between} missing bars in all" in text
     assert "shuffled-label AUC" in text and "all test windows: AUC" in text
+
+
+def test_a_failing_cell_fails_the_run_with_its_error(tmp_path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("A cell that fails."),
+            nbformat.v4.new_code_cell("raise ValueError('bad cell')"),
+        ]
+    )
+    with pytest.raises(KlinehouseError, match=r"notebook cell failed: ValueError: bad cell"):
+        execute(notebook, cwd=tmp_path, timeout=60)
+
+
+def test_unknown_parameters_are_refused() -> None:
+    with pytest.raises(KlinehouseError, match="not parameters of the notebook: ITERATONS"):
+        execute(read(NOTEBOOK), cwd=paths.REPO_ROOT, parameters={"ITERATONS": 5})
