@@ -89,3 +89,16 @@ def test_demo_keeps_library_output_in_its_log_file(tmp_path: Path) -> None:
     assert "RESULT-LINE 42" in verbose and "logs of dbt" not in verbose
     shown = verbose + verbose_err
     assert "Running with dbt" in shown and "CHILD-PROCESS-LINE" in shown
+
+
+def test_make_demo_entry_point_runs() -> None:
+    """`make demo` runs `python -m app.demo`: the package must be runnable."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.demo", "--help"],
+        env={**os.environ, "PYTHONPATH": str(paths.REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage: python -m app.demo [--direct] [-v]" in done.stdout
