@@ -9,6 +9,7 @@ import click
 
 from klinehouse import times
 from klinehouse.errors import KlinehouseError
+from klinehouse.klines import MARKETS
 from training.model_config import ModelConfig
 
 
@@ -27,7 +28,7 @@ def _symbols(values: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 @click.command()
-@click.option("--market", default="spot", show_default=True, help="spot, usdm or coinm.")
+@click.option("--market", type=click.Choice(MARKETS), default="spot", show_default=True)
 @click.option(
     "--symbols", multiple=True, help="Symbols (comma-separated or repeated); default all."
 )
