@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 
 import grpc
-import psycopg
 import pytest
 
 from inference.server import ServerConfig, ServerThread, Service
@@ -20,7 +19,7 @@ from klinehouse.settings import Settings
 from klinehouse.v1 import prediction_service_pb2 as pb
 from klinehouse.v1 import prediction_service_pb2_grpc
 
-from .conftest import FIRST_OPEN, create_marts, insert_features
+from ..marts import create_database, drop_database, with_db
 
 BAD_URL = "postgresql+psycopg://reader:SECRET@127.0.0.1:5432/k"
 
@@ -54,7 +53,7 @@ def test_pool_log_lines_are_masked(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_a_champion_load_failure_reaches_clients_masked(
-    database_url: str,
+    predicting_template: str,
     stack: Settings,
     lake_settings: Settings,
     server_factory: Callable[..., ServerThread],
@@ -66,12 +65,19 @@ def test_a_champion_load_failure_reaches_clients_masked(
             'Could not connect to the endpoint URL: "http://AK:SECRET@127.0.0.1:1/m"'
         )
 
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        create_marts(conn)
-        insert_features(conn, "BTCUSDT", FIRST_OPEN, 0.01)
-    register(database_url, "m-leak", buy=0.5, sell=0.5, quality=0.01)
-    reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
-    server = server_factory(reader, loader=leaky_loader)
+    name = create_database(stack, predicting_template, prefix="leak_t_")  # marts built by dbt
+    try:
+        register(
+            with_db(stack.require_database_url(), name), "m-leak", buy=0.5, sell=0.5, quality=0.01
+        )
+        _expect_masked_load_failure(
+            server_factory(with_db(stack.reader_url(), name), loader=leaky_loader)
+        )
+    finally:
+        drop_database(stack, name)
+
+
+def _expect_masked_load_failure(server: ServerThread) -> None:
     stub = prediction_service_pb2_grpc.PredictionServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{server.port}")
     )
