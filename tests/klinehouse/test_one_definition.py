@@ -19,8 +19,8 @@ ENVIRONMENT_READERS = {
     "klinehouse/envvars.py": "saves and restores variables it sets for a block (dbt, GX)",
 }
 # Not read through settings on purpose (only these names, anywhere): the OS user
-# as dbt's default role, and Airflow's and the shell's own variables.
-FOREIGN_PREFIXES = ("AIRFLOW_", "AIRFLOW__", "PATH", "USER")
+# as dbt's default role, and Airflow's, the shell's and Python's own variables.
+FOREIGN_PREFIXES = ("AIRFLOW_", "AIRFLOW__", "PATH", "PYTHONPATH", "USER")
 
 
 def _sources() -> Iterator[tuple[str, str]]:
