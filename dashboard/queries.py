@@ -1,0 +1,312 @@
+"""The dashboard's reads of the warehouse: each one by key and range, never a full scan.
+
+Every query names the series (`market`, `symbol`, `interval`) and, where it reads bars, a
+half-open `[start, end)` window on `open_time`, so PostgreSQL answers from the marts' key
+index. A window longer than `MAX_BARS` bars is downsampled in SQL (date_bin buckets: first
+open, max high, min low, last close, summed volume), so the browser never receives more than
+about `MAX_BARS` candles whatever the range. `STATEMENTS` lists every statement with sample
+parameters: the tests EXPLAIN each one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
+from klinehouse.klines import interval_length
+
+MAX_BARS = 2000
+# Buckets are aligned on the Unix epoch, so that they fall on the interval grid.
+ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
+# A calendar month has no fixed length: buckets of '1M' bars use 31 days (they never need any:
+# 2,000 months are 166 years).
+_MONTH = timedelta(days=31)
+
+_KEY = "market = %(market)s AND symbol = %(symbol)s AND interval = %(interval)s"
+_RANGE = "open_time >= %(start)s AND open_time < %(end)s"
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    market: str
+    symbol: str
+    interval: str
+
+    @property
+    def bar(self) -> timedelta:
+        return interval_length(self.interval) or _MONTH
+
+    def encode(self) -> str:
+        """The value of the series picker: `market|symbol|interval`."""
+        return f"{self.market}|{self.symbol}|{self.interval}"
+
+    @classmethod
+    def decode(cls, value: str) -> SeriesKey:
+        market, symbol, interval = value.split("|")
+        return cls(market, symbol, interval)
+
+    def label(self) -> str:
+        return f"{self.symbol} {self.interval} ({self.market})"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window and the bucket width its bars are read at."""
+
+    start: datetime
+    end: datetime
+    bucket: timedelta
+
+    def downsampled(self, key: SeriesKey) -> bool:
+        return self.bucket > key.bar
+
+
+def window(key: SeriesKey, start: datetime, end: datetime, max_bars: int = MAX_BARS) -> Window:
+    """[start, end) with the smallest whole multiple of the bar that yields ≤ max_bars buckets."""
+    bars = max(1.0, (end - start) / key.bar)
+    factor = max(1, math.ceil(bars / max_bars))
+    return Window(start, end, key.bar * factor)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One candle as drawn: a native bar, or a bucket of `bars` bars when downsampled."""
+
+    open_time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    bars: int
+    resampled: bool  # built by dbt from a finer interval (not Binance's own bar)
+    zero_volume: bool
+    off_grid: bool
+    close_time_short: bool
+
+
+@dataclass(frozen=True)
+class Gap:
+    start: datetime  # the first missing bar
+    end: datetime  # the last missing bar
+    missing_bars: int
+
+
+@dataclass(frozen=True)
+class FeatureRow:
+    """The features and labels of the bar that closes a bucket (every bar when not downsampled),
+    placed at the bucket's start."""
+
+    open_time: datetime
+    bar_open_time: datetime
+    values: dict[str, float | None]
+    target_up: bool | None
+    target_log_return: float | None
+
+
+@dataclass(frozen=True)
+class Newest:
+    """The series' newest bar in marts.candles and the newest loaded bar's features
+    (marts.candle_features_latest reads the loaded klines at query time: it moves as soon as
+    `klinehouse stream` commits a closed bar, before any transform)."""
+
+    bar: Bar | None
+    latest_open_time: datetime | None
+    latest_features: dict[str, float | None]
+
+
+SERIES_SQL = """
+WITH RECURSIVE s AS (
+    (SELECT market, symbol, interval FROM marts.candles
+     ORDER BY market, symbol, interval LIMIT 1)
+    UNION ALL
+    SELECT n.market, n.symbol, n.interval
+    FROM s, LATERAL (
+        SELECT c.market, c.symbol, c.interval FROM marts.candles AS c
+        WHERE (c.market, c.symbol, c.interval) > (s.market, s.symbol, s.interval)
+        ORDER BY c.market, c.symbol, c.interval LIMIT 1
+    ) AS n
+)
+SELECT market, symbol, interval FROM s
+"""
+
+BOUNDS_SQL = f"""
+SELECT
+    (SELECT open_time FROM marts.candles WHERE {_KEY} ORDER BY open_time LIMIT 1),
+    (SELECT open_time FROM marts.candles WHERE {_KEY} ORDER BY open_time DESC LIMIT 1)
+"""
+
+_BAR_FLAGS = (
+    "resampled_from IS NOT NULL",
+    "is_zero_volume",
+    "NOT is_on_grid",
+    "is_close_time_short",
+)
+
+BARS_SQL = f"""
+SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8, 1,
+       {", ".join(f"coalesce({flag}, false)" for flag in _BAR_FLAGS)}
+FROM marts.candles
+WHERE {_KEY} AND {_RANGE}
+ORDER BY open_time
+"""
+
+BUCKETS_SQL = f"""
+SELECT date_bin(%(bucket)s, open_time, %(origin)s) AS bucket,
+       ((array_agg(open ORDER BY open_time))[1])::float8,
+       max(high)::float8, min(low)::float8,
+       ((array_agg(close ORDER BY open_time DESC))[1])::float8,
+       sum(volume)::float8, count(*),
+       {", ".join(f"coalesce(bool_or({flag}), false)" for flag in _BAR_FLAGS)}
+FROM marts.candles
+WHERE {_KEY} AND {_RANGE}
+GROUP BY bucket
+ORDER BY bucket
+"""
+
+GAPS_SQL = f"""
+SELECT gap_start, gap_end, missing_bars::bigint
+FROM marts.candle_gaps
+WHERE {_KEY} AND gap_start < %(end)s AND gap_end >= %(start)s
+ORDER BY gap_start
+"""
+
+_FEATURE_SELECT = ", ".join(f"f.{name}::float8" for name in NUMERIC_FEATURES)
+
+# The closing bar of each bucket: its open_time + one bar is a bucket boundary (with one-bar
+# buckets, every bar). A filter on the key range: no sort, no aggregate.
+FEATURES_SQL = f"""
+SELECT date_bin(%(bucket)s, f.open_time, %(origin)s), f.open_time, {_FEATURE_SELECT},
+       l.{LABEL_CLASS}, l.{LABEL_RETURN}::float8
+FROM marts.candle_features AS f
+LEFT JOIN marts.candle_labels AS l
+    ON l.market = f.market AND l.symbol = f.symbol AND l.interval = f.interval
+   AND l.open_time = f.open_time
+WHERE f.market = %(market)s AND f.symbol = %(symbol)s AND f.interval = %(interval)s
+  AND f.open_time >= %(start)s AND f.open_time < %(end)s
+  AND date_bin(%(bucket)s, f.open_time + %(bar)s, %(origin)s) = f.open_time + %(bar)s
+ORDER BY f.open_time
+"""
+
+NEWEST_SQL = f"""
+SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8, 1,
+       {", ".join(f"coalesce({flag}, false)" for flag in _BAR_FLAGS)}
+FROM marts.candles
+WHERE {_KEY}
+ORDER BY open_time DESC
+LIMIT 1
+"""
+
+LATEST_FEATURES_SQL = f"""
+SELECT open_time, {", ".join(f"{name}::float8" for name in NUMERIC_FEATURES)}
+FROM marts.candle_features_latest
+WHERE {_KEY}
+"""
+
+MODELS_SQL = """
+SELECT version, created_at, status, status_reason, promoted_at, market, interval, symbols,
+       train_start, train_end, buy_threshold, sell_threshold, fee_rate, metrics, artifact_uri
+FROM ml.model_registry
+ORDER BY created_at DESC, version DESC
+"""
+
+
+def _params(key: SeriesKey, win: Window | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "market": key.market,
+        "symbol": key.symbol,
+        "interval": key.interval,
+        "origin": ORIGIN,
+        "bar": key.bar,
+    }
+    if win is not None:
+        params.update(start=win.start, end=win.end, bucket=win.bucket)
+    return params
+
+
+def statements(key: SeriesKey, win: Window) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every statement the callbacks run, with parameters for `key` and `win` (for EXPLAIN)."""
+    p = _params(key, win)
+    return {
+        "series": (SERIES_SQL, {}),
+        "bounds": (BOUNDS_SQL, p),
+        "bars": (BARS_SQL, p),
+        "buckets": (BUCKETS_SQL, p),
+        "gaps": (GAPS_SQL, p),
+        "features": (FEATURES_SQL, p),
+        "newest": (NEWEST_SQL, p),
+        "latest_features": (LATEST_FEATURES_SQL, p),
+    }
+
+
+def _bar(row: tuple[Any, ...]) -> Bar:
+    t, o, h, lo, c, v, n, resampled, zero, off_grid, short = row
+    return Bar(t, o, h, lo, c, v, int(n), bool(resampled), bool(zero), bool(off_grid), bool(short))
+
+
+def series(conn: psycopg.Connection) -> list[SeriesKey]:
+    return [SeriesKey(*row) for row in conn.execute(SERIES_SQL).fetchall()]
+
+
+def bounds(conn: psycopg.Connection, key: SeriesKey) -> tuple[datetime, datetime] | None:
+    row = conn.execute(BOUNDS_SQL, _params(key)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def bars(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Bar]:
+    statement = BUCKETS_SQL if win.downsampled(key) else BARS_SQL
+    return [_bar(row) for row in conn.execute(statement, _params(key, win)).fetchall()]
+
+
+def gaps(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Gap]:
+    return [Gap(*row) for row in conn.execute(GAPS_SQL, _params(key, win)).fetchall()]
+
+
+def features(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[FeatureRow]:
+    out = []
+    n = len(NUMERIC_FEATURES)
+    for row in conn.execute(FEATURES_SQL, _params(key, win)).fetchall():
+        values = dict(zip(NUMERIC_FEATURES, row[2 : 2 + n], strict=True))
+        out.append(FeatureRow(row[0], row[1], values, row[2 + n], row[3 + n]))
+    return out
+
+
+def newest(conn: psycopg.Connection, key: SeriesKey) -> Newest:
+    p = _params(key)
+    row = conn.execute(NEWEST_SQL, p).fetchone()
+    latest = conn.execute(LATEST_FEATURES_SQL, p).fetchone()
+    return Newest(
+        _bar(row) if row else None,
+        latest[0] if latest else None,
+        dict(zip(NUMERIC_FEATURES, latest[1:], strict=True)) if latest else {},
+    )
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    version: str
+    created_at: datetime
+    status: str
+    reason: str
+    promoted_at: datetime | None
+    market: str
+    interval: str
+    symbols: list[str]
+    train_start: datetime
+    train_end: datetime
+    buy_threshold: float
+    sell_threshold: float
+    fee_rate: float
+    metrics: dict[str, Any]
+    artifact_uri: str
+
+
+def models(conn: psycopg.Connection) -> list[ModelRow]:
+    return [ModelRow(*row) for row in conn.execute(MODELS_SQL).fetchall()]
