@@ -368,22 +368,21 @@ def _live(warehouse: Warehouse, key: SeriesKey, newest: queries.Newest) -> Any:
         b = newest.bar
         parts.append(
             html.Div(
-                f"newest bar in marts.candles: {b.open_time:%Y-%m-%d %H:%M} UTC "
+                f"newest loaded bar: {b.open_time:%Y-%m-%d %H:%M} UTC "
                 f"O {b.open:g} H {b.high:g} L {b.low:g} C {b.close:g} V {b.volume:g}",
                 id="live-bar",
             )
         )
-    if newest.latest_open_time is not None:
-        text = f"newest loaded bar (features at query time): {newest.latest_open_time:%Y-%m-%d %H:%M} UTC"
+    if newest.features_open_time is not None:
+        text = f"newest transformed bar: {newest.features_open_time:%Y-%m-%d %H:%M} UTC"
         model = None
         try:
             model = warehouse.champion.get()
         except KlinehouseError as exc:
             text += f"; champion unavailable: {exc}"
         if model is not None:
-            row = queries.FeatureRow(
-                newest.latest_open_time, newest.latest_open_time, newest.latest_features, None, None
-            )
+            t = newest.features_open_time
+            row = queries.FeatureRow(t, t, newest.features, None, None)
             found = predict(model, key.symbol, [row])
             if found:
                 text += f"; P(up) {found[0].p_up:.3f} → {found[0].advice}"

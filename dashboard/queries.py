@@ -111,13 +111,12 @@ class FeatureRow:
 
 @dataclass(frozen=True)
 class Newest:
-    """The series' newest bar in marts.candles and the newest loaded bar's features
-    (marts.candle_features_latest reads the loaded klines at query time: it moves as soon as
-    `klinehouse stream` commits a closed bar, before any transform)."""
+    """The series' newest loaded bar (marts.candles_live: it moves as soon as `klinehouse
+    stream` commits a bar, before any transform) and the newest transformed bar's features."""
 
     bar: Bar | None
-    latest_open_time: datetime | None
-    latest_features: dict[str, float | None]
+    features_open_time: datetime | None
+    features: dict[str, float | None]
 
 
 SERIES_SQL = """
@@ -195,17 +194,25 @@ ORDER BY f.open_time
 
 NEWEST_SQL = f"""
 SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8, 1,
-       {", ".join(f"coalesce({flag}, false)" for flag in _BAR_FLAGS)}
-FROM marts.candles
+       false, is_zero_volume, NOT is_on_grid, is_close_time_short
+FROM marts.candles_live
 WHERE {_KEY}
+  -- bars not yet transformed are at or after marts.candles' newest: a range on the key
+  AND open_time >= coalesce(
+      (SELECT open_time FROM marts.candles WHERE {_KEY} ORDER BY open_time DESC LIMIT 1),
+      '-infinity')
 ORDER BY open_time DESC
 LIMIT 1
 """
 
+# The newest transformed bar's features (marts.candle_features_latest computes them at query
+# time but reads every loaded kline of the market to do so: not a by-key read).
 LATEST_FEATURES_SQL = f"""
 SELECT open_time, {", ".join(f"{name}::float8" for name in NUMERIC_FEATURES)}
-FROM marts.candle_features_latest
+FROM marts.candle_features
 WHERE {_KEY}
+ORDER BY open_time DESC
+LIMIT 1
 """
 
 MODELS_SQL = """

@@ -1,0 +1,128 @@
+"""The dashboard's queries on a dbt-built warehouse: by key and range, downsampled in SQL."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from dashboard import queries
+from dashboard.queries import SeriesKey
+
+BTC = SeriesKey("spot", "BTCUSDT", "1h")
+MARCH = (datetime(2023, 3, 1, tzinfo=UTC), datetime(2023, 4, 1, tzinfo=UTC))
+
+
+@dataclass(frozen=True)
+class Scan:
+    node: str
+    relation: str  # schema.name
+    index_cond: str
+    under_limit: bool
+
+
+def _scans(plan: Any, under_limit: bool = False) -> list[Scan]:
+    """Every scan of a table in an EXPLAIN (FORMAT JSON, VERBOSE) plan."""
+    found = []
+    if isinstance(plan, dict):
+        under_limit = under_limit or plan.get("Node Type") == "Limit"
+        if "Relation Name" in plan:
+            cond = plan.get("Index Cond", "")
+            found.append(
+                Scan(
+                    plan["Node Type"],
+                    f"{plan['Schema']}.{plan['Relation Name']}",
+                    cond,
+                    under_limit,
+                )
+            )
+        for value in plan.values():
+            found += _scans(value, under_limit)
+    elif isinstance(plan, list):
+        for value in plan:
+            found += _scans(value, under_limit)
+    return found
+
+
+def test_every_callback_query_reads_by_key(warehouse: str) -> None:
+    """With sequential scans priced out (enable_seqscan off), PostgreSQL still picks one only
+    where no index can answer, and a full index scan shows no key in its Index Cond. Every scan
+    of raw or marts must be an index scan bounded by the series key (symbol = …), except the
+    series list, a skip scan of one index entry per series (each under a LIMIT). (On these small
+    tables the planner would choose Seq Scans on cost alone: hence the setting.)"""
+    win = queries.window(BTC, *MARCH, max_bars=100)
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for name, (statement, params) in queries.statements(BTC, win).items():
+            plan = conn.execute("EXPLAIN (FORMAT JSON, VERBOSE) " + statement, params).fetchone()[0]
+            scans = [
+                s
+                for s in _scans(json.loads(plan) if isinstance(plan, str) else plan)
+                if s.relation.split(".")[0] in {"raw", "marts"}
+            ]
+            assert scans, f"{name}: no scan of raw or marts in the plan?"
+            for scan in scans:
+                assert scan.node in {"Index Scan", "Index Only Scan"}, (name, scan)
+                if name == "series":
+                    assert scan.under_limit, (name, scan)
+                else:
+                    assert ".symbol = 'BTCUSDT'" in scan.index_cond, (name, scan)
+
+
+def test_a_long_range_is_downsampled_in_sql_to_first_max_min_last_sum(warehouse: str) -> None:
+    win = queries.window(BTC, *MARCH, max_bars=100)
+    assert win.bucket == timedelta(hours=8)  # 744 hours / 100 → 8-hour buckets
+    with psycopg.connect(warehouse) as conn:
+        got = queries.bars(conn, BTC, win)
+        rows = conn.execute(
+            "SELECT open_time, open::float8, high::float8, low::float8, close::float8,"
+            " volume::float8 FROM marts.candles WHERE market = 'spot' AND symbol = 'BTCUSDT'"
+            " AND interval = '1h' AND open_time >= %s AND open_time < %s ORDER BY open_time",
+            MARCH,
+        ).fetchall()
+    assert len(got) <= 100
+    buckets: dict[datetime, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        start = queries.ORIGIN + (row[0] - queries.ORIGIN) // win.bucket * win.bucket
+        buckets.setdefault(start, []).append(row)
+    assert [b.open_time for b in got] == sorted(buckets)
+    for bar in got:
+        part = buckets[bar.open_time]
+        assert bar.bars == len(part)
+        assert bar.open == part[0][1] and bar.close == part[-1][4]
+        assert bar.high == max(r[2] for r in part) and bar.low == min(r[3] for r in part)
+        assert bar.volume == pytest.approx(sum(r[5] for r in part))
+    # the outage on 2023-03-24 13:00 leaves its bucket one bar short
+    assert [b.bars for b in got if b.bars != 8] == [7]
+
+
+def test_gaps_flags_and_features_of_a_window(warehouse: str) -> None:
+    day = (datetime(2023, 3, 24, tzinfo=UTC), datetime(2023, 3, 25, tzinfo=UTC))
+    win = queries.window(BTC, *day)
+    with psycopg.connect(warehouse) as conn:
+        gaps = queries.gaps(conn, BTC, win)
+        bars = queries.bars(conn, BTC, win)
+        rows = queries.features(conn, BTC, win)
+        outside = queries.gaps(
+            conn, BTC, queries.window(BTC, *MARCH[:1], MARCH[0] + timedelta(days=20))
+        )
+    assert [(g.start.hour, g.end.hour, g.missing_bars) for g in gaps] == [(13, 13, 1)]
+    assert outside == []
+    assert [b.open_time.hour for b in bars if b.zero_volume] == [12]
+    assert len(bars) == 23 and not any(b.resampled for b in bars)
+    assert [r.open_time for r in rows] == [b.open_time for b in bars]
+    assert all(r.values["rsi_14"] is None or 0 <= r.values["rsi_14"] <= 100 for r in rows)
+
+
+def test_series_and_bounds_by_key(warehouse: str) -> None:
+    with psycopg.connect(warehouse) as conn:
+        keys = queries.series(conn)
+        span = queries.bounds(conn, BTC)
+        none = queries.bounds(conn, SeriesKey("spot", "NOPE", "1h"))
+    assert keys == [BTC, SeriesKey("spot", "ETHUSDT", "1h")]
+    assert span == (MARCH[0], MARCH[1] - timedelta(hours=1))
+    assert none is None
