@@ -119,8 +119,18 @@ def _chart_page() -> html.Div:
                         inline=True,
                         inputStyle={"marginLeft": "8px"},
                     ),
-                    dcc.Input(id="start", placeholder="start (UTC, ISO)", debounce=True),
-                    dcc.Input(id="end", placeholder="end (UTC, ISO)", debounce=True),
+                    dcc.Input(
+                        id="start",
+                        placeholder="start (UTC, ISO)",
+                        debounce=True,
+                        style={"width": "200px"},
+                    ),
+                    dcc.Input(
+                        id="end",
+                        placeholder="end (UTC, ISO)",
+                        debounce=True,
+                        style={"width": "200px"},
+                    ),
                     dcc.Dropdown(
                         id="feature",
                         options=list(NUMERIC_FEATURES),

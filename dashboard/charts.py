@@ -148,7 +148,12 @@ def candle_figure(
     fig.update_yaxes(title_text="volume", row=2, col=1)
     fig.update_yaxes(title_text=feature or "feature", row=3, col=1)
     fig.update_yaxes(
-        title_text="P(up) / label", range=[-0.05, 1.05], row=3, col=1, secondary_y=True
+        title_text="P(up) / label",
+        range=[-0.05, 1.05],
+        tickvals=[0, 0.5, 1],
+        row=3,
+        col=1,
+        secondary_y=True,
     )
     return fig
 

@@ -107,20 +107,31 @@ def _free_port() -> int:
 class Server:
     url: str
     database_url: str
+    log: Path  # the server's stderr
 
 
 @pytest.fixture(scope="module")
-def dashboard_server(warehouse: str) -> Iterator[Server]:
-    """`klinehouse dashboard --port N` as a user starts it, against the warehouse."""
+def dashboard_server(
+    stack: Settings, warehouse: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """`klinehouse dashboard --port N` as a user starts it, against the warehouse, reading as
+    the stack's klinehouse_reader login (marts and the registry only)."""
+    reader = stack.reader_database_url.rsplit("/", 1)[0] + "/" + warehouse.rsplit("/", 1)[1]
+    assert "klinehouse_reader" in reader
     port = _free_port()
-    env = {**os.environ, "KLINEHOUSE_DATABASE_URL": warehouse, "PYTHONPATH": str(REPO_ROOT)}
+    log = tmp_path_factory.mktemp("dashboard") / "server.log"
+    env = {
+        **os.environ,
+        "KLINEHOUSE_DATABASE_URL": warehouse,
+        "KLINEHOUSE_READER_DATABASE_URL": reader,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "dashboard", "--port", str(port)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log.open("w"),
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -131,11 +142,12 @@ def dashboard_server(warehouse: str) -> Iterator[Server]:
         except (URLError, ConnectionError):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                _, err = proc.communicate()
-                raise AssertionError(f"the dashboard did not start: {err[-2000:]}") from None
+                raise AssertionError(
+                    f"the dashboard did not start: {log.read_text()[-2000:]}"
+                ) from None
             time.sleep(0.2)
     try:
-        yield Server(base, warehouse)
+        yield Server(base, warehouse, log)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
