@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboard.models import CalibrationBin, EquityPoint, Prediction
 from dashboard.queries import Bar, FeatureRow, Gap, SeriesKey, Window
 
 MAX_SHADED_GAPS = 300  # one shape each: beyond this the chart lists them in the summary only
 CANDLES_TRACE = "candles"
+
+
+def _iso(values: Sequence[datetime]) -> list[str]:
+    return [v.isoformat() for v in values]
 
 
 def candle_figure(
@@ -22,140 +27,145 @@ def candle_figure(
     features: Sequence[FeatureRow],
     feature: str | None,
     predictions: Sequence[Prediction],
-) -> go.Figure:
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.03,
-        row_heights=[0.6, 0.15, 0.25],
-        specs=[[{}], [{}], [{"secondary_y": True}]],
-    )
-    x = [b.open_time for b in bars]
-    fig.add_trace(
-        go.Candlestick(
-            name=CANDLES_TRACE,
-            x=x,
-            open=[b.open for b in bars],
-            high=[b.high for b in bars],
-            low=[b.low for b in bars],
-            close=[b.close for b in bars],
-            customdata=[b.bars for b in bars],
-        ),
-        row=1,
-        col=1,
-    )
-    for name, flag, symbol, color in (
-        ("resampled", lambda b: b.resampled, "diamond-open", "#7f7f7f"),
-        ("zero volume", lambda b: b.zero_volume, "x", "#d62728"),
-        ("off grid", lambda b: b.off_grid, "circle-open", "#9467bd"),
-        ("close time short", lambda b: b.close_time_short, "star", "#ff7f0e"),
-    ):
-        marked = [b for b in bars if flag(b)]
+) -> dict[str, Any]:
+    """The chart as a plain plotly figure dict: price (candles, flags, advice, shaded gaps),
+    volume, and a feature with the labels and the champion's P(up) on a second axis.
+    (A dict, not plotly.graph_objects: their validation costs seconds for 2,000 candles.)"""
+    x = _iso([b.open_time for b in bars])
+    data: list[dict[str, Any]] = [
+        {
+            "type": "candlestick",
+            "name": CANDLES_TRACE,
+            "x": x,
+            "open": [b.open for b in bars],
+            "high": [b.high for b in bars],
+            "low": [b.low for b in bars],
+            "close": [b.close for b in bars],
+            "customdata": [b.bars for b in bars],
+            "xaxis": "x",
+            "yaxis": "y",
+        }
+    ]
+    for name, flag, symbol, color in _FLAGS:
+        marked = [b for b in bars if getattr(b, flag)]
         if marked:
-            fig.add_trace(
-                go.Scatter(
-                    name=name,
-                    x=[b.open_time for b in marked],
-                    y=[b.high for b in marked],
-                    mode="markers",
-                    marker={"symbol": symbol, "size": 9, "color": color},
-                ),
-                row=1,
-                col=1,
+            data.append(
+                {
+                    "type": "scatter",
+                    "name": name,
+                    "x": _iso([b.open_time for b in marked]),
+                    "y": [b.high for b in marked],
+                    "mode": "markers",
+                    "marker": {"symbol": symbol, "size": 9, "color": color},
+                    "yaxis": "y",
+                }
             )
-    for advice, symbol, color in (
-        ("buy", "triangle-up", "#2ca02c"),
-        ("sell", "triangle-down", "#d62728"),
-    ):
+    closes = {b.open_time: b.close for b in bars}
+    for advice, symbol, color in _ADVICE:
         chosen = [p for p in predictions if p.advice == advice]
         if chosen:
-            closes = {b.open_time: b.close for b in bars}
-            fig.add_trace(
-                go.Scatter(
-                    name=f"advice: {advice}",
-                    x=[p.open_time for p in chosen],
-                    y=[closes.get(p.open_time) for p in chosen],
-                    mode="markers",
-                    marker={"symbol": symbol, "size": 10, "color": color},
-                ),
-                row=1,
-                col=1,
+            data.append(
+                {
+                    "type": "scatter",
+                    "name": f"advice: {advice}",
+                    "x": _iso([p.open_time for p in chosen]),
+                    "y": [closes.get(p.open_time) for p in chosen],
+                    "mode": "markers",
+                    "marker": {"symbol": symbol, "size": 10, "color": color},
+                    "yaxis": "y",
+                }
             )
-    for gap in gaps[:MAX_SHADED_GAPS]:
-        fig.add_vrect(
-            x0=gap.start,
-            x1=gap.end + key.bar,
-            fillcolor="#d62728",
-            opacity=0.18,
-            line_width=0,
-            row=1,
-            col=1,
-        )
-    fig.add_trace(
-        go.Bar(name="volume", x=x, y=[b.volume for b in bars], marker_color="#1f77b4"),
-        row=2,
-        col=1,
+    data.append(
+        {
+            "type": "bar",
+            "name": "volume",
+            "x": x,
+            "y": [b.volume for b in bars],
+            "marker": {"color": "#1f77b4"},
+            "yaxis": "y2",
+        }
     )
     if feature:
-        fig.add_trace(
-            go.Scatter(
-                name=feature,
-                x=[f.open_time for f in features],
-                y=[f.values.get(feature) for f in features],
-                mode="lines",
-                line={"color": "#8c564b"},
-            ),
-            row=3,
-            col=1,
+        data.append(
+            {
+                "type": "scatter",
+                "name": feature,
+                "x": _iso([f.open_time for f in features]),
+                "y": [f.values.get(feature) for f in features],
+                "mode": "lines",
+                "line": {"color": "#8c564b"},
+                "yaxis": "y3",
+            }
         )
     labelled = [f for f in features if f.target_up is not None]
-    fig.add_trace(
-        go.Scatter(
-            name="label: next bar up",
-            x=[f.open_time for f in labelled],
-            y=[1.0 if f.target_up else 0.0 for f in labelled],
-            mode="markers",
-            marker={"size": 4, "color": "#bcbd22"},
-        ),
-        row=3,
-        col=1,
-        secondary_y=True,
+    data.append(
+        {
+            "type": "scatter",
+            "name": "label: next bar up",
+            "x": _iso([f.open_time for f in labelled]),
+            "y": [1.0 if f.target_up else 0.0 for f in labelled],
+            "mode": "markers",
+            "marker": {"size": 4, "color": "#bcbd22"},
+            "yaxis": "y4",
+        }
     )
     if predictions:
-        fig.add_trace(
-            go.Scatter(
-                name="champion P(up)",
-                x=[p.open_time for p in predictions],
-                y=[p.p_up for p in predictions],
-                mode="lines",
-                line={"color": "#17becf"},
-            ),
-            row=3,
-            col=1,
-            secondary_y=True,
+        data.append(
+            {
+                "type": "scatter",
+                "name": "champion P(up)",
+                "x": _iso([p.open_time for p in predictions]),
+                "y": [p.p_up for p in predictions],
+                "mode": "lines",
+                "line": {"color": "#17becf"},
+                "yaxis": "y4",
+            }
         )
+    shapes = [
+        {
+            "type": "rect",
+            "xref": "x",
+            "yref": "y domain",
+            "x0": gap.start.isoformat(),
+            "x1": (gap.end + key.bar).isoformat(),
+            "y0": 0,
+            "y1": 1,
+            "fillcolor": "#d62728",
+            "opacity": 0.18,
+            "line": {"width": 0},
+        }
+        for gap in gaps[:MAX_SHADED_GAPS]
+    ]
     every = "" if not win.downsampled(key) else f", one candle per {win.bucket} (downsampled)"
-    fig.update_layout(
-        title=f"{key.label()}{every}",
-        xaxis_rangeslider_visible=False,
-        height=760,
-        margin={"l": 50, "r": 30, "t": 50, "b": 30},
-        legend={"orientation": "h", "y": -0.05},
-        uirevision=key.encode(),
-    )
-    fig.update_yaxes(title_text="price", row=1, col=1)
-    fig.update_yaxes(title_text="volume", row=2, col=1)
-    fig.update_yaxes(title_text=feature or "feature", row=3, col=1)
-    fig.update_yaxes(
-        title_text="P(up) / label",
-        range=[-0.05, 1.05],
-        tickvals=[0, 0.5, 1],
-        row=3,
-        col=1,
-        secondary_y=True,
-    )
-    return fig
+    layout = {
+        "title": {"text": f"{key.label()}{every}"},
+        "height": 760,
+        "margin": {"l": 60, "r": 60, "t": 50, "b": 30},
+        "legend": {"orientation": "h", "y": -0.05},
+        "uirevision": key.encode(),
+        "shapes": shapes,
+        "xaxis": {"type": "date", "rangeslider": {"visible": False}, "anchor": "y3"},
+        "yaxis": {"domain": [0.45, 1.0], "title": {"text": "price"}},
+        "yaxis2": {"domain": [0.29, 0.43], "title": {"text": "volume"}},
+        "yaxis3": {"domain": [0.0, 0.27], "title": {"text": feature or "feature"}},
+        "yaxis4": {
+            "overlaying": "y3",
+            "side": "right",
+            "range": [-0.05, 1.05],
+            "tickvals": [0, 0.5, 1],
+            "title": {"text": "P(up) / label"},
+        },
+    }
+    return {"data": data, "layout": layout}
+
+
+_FLAGS = (
+    ("resampled", "resampled", "diamond-open", "#7f7f7f"),
+    ("zero volume", "zero_volume", "x", "#d62728"),
+    ("off grid", "off_grid", "circle-open", "#9467bd"),
+    ("close time short", "close_time_short", "star", "#ff7f0e"),
+)
+_ADVICE = (("buy", "triangle-up", "#2ca02c"), ("sell", "triangle-down", "#d62728"))
 
 
 def equity_figure(version: str, points: Sequence[EquityPoint]) -> go.Figure:

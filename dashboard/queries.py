@@ -168,11 +168,29 @@ GROUP BY bucket
 ORDER BY bucket
 """
 
+# The gaps of a window, by the rule of marts.candle_gaps (a run of missing bars between two
+# consecutive on-grid bars), computed from the window's bars and the one on-grid bar either side
+# of it. marts.candle_gaps itself cannot be read by range: its lead() runs over the whole series
+# before any filter on time applies (tests/dashboard holds the two equal).
 GAPS_SQL = f"""
-SELECT gap_start, gap_end, missing_bars::bigint
-FROM marts.candle_gaps
-WHERE {_KEY} AND gap_start < %(end)s AND gap_end >= %(start)s
-ORDER BY gap_start
+WITH bars AS (
+    (SELECT open_time FROM marts.candles
+     WHERE {_KEY} AND is_on_grid AND open_time < %(start)s ORDER BY open_time DESC LIMIT 1)
+    UNION ALL
+    (SELECT open_time FROM marts.candles WHERE {_KEY} AND is_on_grid AND {_RANGE})
+    UNION ALL
+    (SELECT open_time FROM marts.candles
+     WHERE {_KEY} AND is_on_grid AND open_time >= %(end)s ORDER BY open_time LIMIT 1)
+),
+steps AS (
+    SELECT open_time, lead(open_time) OVER (ORDER BY open_time) AS next_open_time FROM bars
+)
+SELECT open_time + %(bar)s, next_open_time - %(bar)s,
+       round(extract(epoch FROM next_open_time - open_time) / extract(epoch FROM %(bar)s))::bigint - 1
+FROM steps
+WHERE next_open_time > open_time + %(bar)s
+  AND next_open_time > %(start)s AND open_time + %(bar)s < %(end)s
+ORDER BY open_time
 """
 
 _FEATURE_SELECT = ", ".join(f"f.{name}::float8" for name in NUMERIC_FEATURES)
@@ -183,9 +201,13 @@ FEATURES_SQL = f"""
 SELECT date_bin(%(bucket)s, f.open_time, %(origin)s), f.open_time, {_FEATURE_SELECT},
        l.{LABEL_CLASS}, l.{LABEL_RETURN}::float8
 FROM marts.candle_features AS f
-LEFT JOIN marts.candle_labels AS l
-    ON l.market = f.market AND l.symbol = f.symbol AND l.interval = f.interval
-   AND l.open_time = f.open_time
+LEFT JOIN LATERAL (
+    -- one probe of the labels' key per drawn row
+    SELECT * FROM marts.candle_labels AS l
+    WHERE l.market = f.market AND l.symbol = f.symbol AND l.interval = f.interval
+      AND l.open_time = f.open_time
+    OFFSET 0  -- keeps the subquery apart: always a parameterised probe, whatever the statistics
+) AS l ON true
 WHERE f.market = %(market)s AND f.symbol = %(symbol)s AND f.interval = %(interval)s
   AND f.open_time >= %(start)s AND f.open_time < %(end)s
   AND date_bin(%(bucket)s, f.open_time + %(bar)s, %(origin)s) = f.open_time + %(bar)s
@@ -273,6 +295,8 @@ def bars(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Bar]:
 
 
 def gaps(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Gap]:
+    if interval_length(key.interval) is None:
+        return []  # calendar months: no fixed bar to count gaps in
     return [Gap(*row) for row in conn.execute(GAPS_SQL, _params(key, win)).fetchall()]
 
 

@@ -51,7 +51,8 @@ def _scans(plan: Any, under_limit: bool = False) -> list[Scan]:
 def test_every_callback_query_reads_by_key(warehouse: str) -> None:
     """With sequential scans priced out (enable_seqscan off), PostgreSQL still picks one only
     where no index can answer, and a full index scan shows no key in its Index Cond. Every scan
-    of raw or marts must be an index scan bounded by the series key (symbol = …), except the
+    of raw or marts must be an index scan bounded by the series key (symbol = …) or a probe of
+    one whole key (the labels of each drawn feature row), except the
     series list, a skip scan of one index entry per series (each under a LIMIT). (On these small
     tables the planner would choose Seq Scans on cost alone: hence the setting.)"""
     win = queries.window(BTC, *MARCH, max_bars=100)
@@ -70,7 +71,10 @@ def test_every_callback_query_reads_by_key(warehouse: str) -> None:
                 if name == "series":
                     assert scan.under_limit, (name, scan)
                 else:
-                    assert ".symbol = 'BTCUSDT'" in scan.index_cond, (name, scan)
+                    cond = scan.index_cond
+                    by_key = ".symbol = 'BTCUSDT'" in cond
+                    probe = ".symbol = " in cond and ".open_time = " in cond  # one key, per row
+                    assert by_key or probe, (name, scan)
 
 
 def test_a_long_range_is_downsampled_in_sql_to_first_max_min_last_sum(warehouse: str) -> None:
@@ -126,3 +130,34 @@ def test_series_and_bounds_by_key(warehouse: str) -> None:
     assert keys == [BTC, SeriesKey("spot", "ETHUSDT", "1h")]
     assert span == (MARCH[0], MARCH[1] - timedelta(hours=1))
     assert none is None
+
+
+def test_window_gaps_follow_marts_candle_gaps(warehouse: str) -> None:
+    """The dashboard's by-range copy of the gap rule gives marts.candle_gaps' rows, also for a
+    window that starts or ends inside the gap."""
+    with psycopg.connect(warehouse) as conn:
+        conn.execute(
+            "DELETE FROM marts.candles WHERE symbol = 'ETHUSDT'"
+            " AND open_time BETWEEN '2024-11-10 05:00+00' AND '2024-11-10 08:00+00'"
+        )
+        expected = conn.execute(
+            "SELECT gap_start, gap_end, missing_bars FROM marts.candle_gaps"
+            " WHERE symbol = 'BTCUSDT' ORDER BY gap_start"
+        ).fetchall()
+        assert len(expected) == 1
+        got = queries.gaps(conn, BTC, queries.window(BTC, *MARCH))
+        inside = queries.gaps(
+            conn,
+            BTC,
+            queries.window(BTC, expected[0][0], expected[0][0] + timedelta(hours=5)),
+        )
+        eth = SeriesKey("spot", "ETHUSDT", "1h")
+        cut = datetime(2024, 11, 10, 6, 30, tzinfo=UTC)
+        before = queries.gaps(conn, eth, queries.window(eth, cut - timedelta(days=1), cut))
+        after = queries.gaps(conn, eth, queries.window(eth, cut, cut + timedelta(days=1)))
+        conn.rollback()
+    assert [(g.start, g.end, g.missing_bars) for g in got] == expected
+    assert [(g.start, g.end, g.missing_bars) for g in inside] == expected
+    four = (datetime(2024, 11, 10, 5, tzinfo=UTC), datetime(2024, 11, 10, 8, tzinfo=UTC), 4)
+    assert [(g.start, g.end, g.missing_bars) for g in before] == [four]
+    assert [(g.start, g.end, g.missing_bars) for g in after] == [four]
