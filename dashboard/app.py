@@ -144,7 +144,8 @@ def _chart_page() -> html.Div:
             dcc.Graph(id="chart", config={"displaylogo": False}),
             html.H4("Live"),
             html.Div(id="live"),
-            dcc.Store(id="newest-seen"),
+            dcc.Store(id="newest-seen"),  # [series, newest open_time] last polled
+            dcc.Store(id="new-bar"),  # set only when the drawn series gets a newer bar
             dcc.Interval(id="tick", interval=LIVE_POLL_MS),
         ],
     )
@@ -255,7 +256,7 @@ def create_app(warehouse: Warehouse) -> Dash:
         Input("start", "value"),
         Input("end", "value"),
         Input("feature", "value"),
-        Input("newest-seen", "data"),
+        Input("new-bar", "data"),
     )
     def draw_chart(
         series: str | None,
@@ -276,18 +277,24 @@ def create_app(warehouse: Warehouse) -> Dash:
     @app.callback(
         Output("live", "children"),
         Output("newest-seen", "data"),
+        Output("new-bar", "data"),
         Input("tick", "n_intervals"),
         Input("series", "value"),
         State("newest-seen", "data"),
     )
-    def live(_n: int | None, series: str | None, seen: Any) -> tuple[Any, Any]:
+    def live(_n: int | None, series: str | None, seen: Any) -> tuple[Any, Any, Any]:
         if not series:
-            return "", dash.no_update
+            return "", dash.no_update, dash.no_update
         key = SeriesKey.decode(series)
         with warehouse.connection() as conn:
             newest = queries.newest(conn, key)
         mark = [series, newest.bar.open_time.isoformat() if newest.bar else None]
-        return _live(warehouse, key, newest), (mark if mark != seen else dash.no_update)
+        if mark == seen:
+            return _live(warehouse, key, newest), dash.no_update, dash.no_update
+        # a newer bar of the series on screen redraws the chart; a change of series does not
+        # (the picker already did)
+        newer = bool(seen) and seen[0] == series
+        return _live(warehouse, key, newest), mark, (mark if newer else dash.no_update)
 
     @app.callback(
         Output("models-table", "children"),
