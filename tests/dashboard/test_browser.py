@@ -91,6 +91,16 @@ def _same(chart: dict[str, Any], rows: list[tuple[Any, ...]]) -> None:
     assert got == rows
 
 
+def _commit_next_bar(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO raw.binance_klines (market, symbol, interval, open_time, close_time,"
+            " open, high, low, close, volume, source) VALUES ('spot', 'BTCUSDT', '1h',"
+            " '2023-04-01 00:00+00', '2023-04-01 00:59:59.999+00', 28465.4, 28500, 28400,"
+            " 28478.5, 120.5, 'stream')"
+        )
+
+
 def _shot(page: Any, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
@@ -115,6 +125,13 @@ def test_pick_a_series_see_its_candles_and_switch_pages(
     page.wait_for_selector("#live-bar")
     assert "2023-03-31 23:00" in page.inner_text("#live-bar")
     _shot(page, "dashboard-chart.png")
+
+    # a bar committed to raw (as `klinehouse stream` does) shows up without a reload
+    _commit_next_bar(dashboard_server.database_url)
+    page.wait_for_function(
+        "() => document.querySelector('#live-bar').innerText.includes('2023-04-01 00:00')"
+    )
+    assert "C 28478.5" in page.inner_text("#live-bar")
 
     # pick the other series in the picker
     page.click("#series")
