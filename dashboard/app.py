@@ -323,10 +323,9 @@ def create_app(warehouse: Warehouse) -> Dash:
         if not version:
             return dash.no_update, dash.no_update
         with warehouse.connection() as conn:
-            rows = [r for r in queries.models(conn) if r.version == version]
-        if not rows:
+            row = queries.model(conn, version)
+        if row is None:
             return dash.no_update, dash.no_update
-        row = rows[0]
         return (
             charts.equity_figure(version, equity_curve(row.metrics or {})),
             charts.calibration_figure(version, calibration(row.artifact_uri, warehouse.settings)),
@@ -351,20 +350,18 @@ def _chart(
         bars = queries.bars(conn, key, win)
         gaps = queries.gaps(conn, key, win)
         rows = queries.features(conn, key, win)
-        champion_row = next((r for r in queries.models(conn) if r.status == "champion"), None)
     predictions: list[Any] = []
-    note = "no champion model"
-    if champion_row is not None:
-        if (champion_row.market, champion_row.interval) == (key.market, key.interval):
-            model = warehouse.champion.get()
-            if model is not None:
-                predictions = predict(model, key.symbol, rows)
-                note = f"champion {model.version}: {len(predictions)} predictions"
-        else:
-            note = (
-                f"champion {champion_row.version} serves {champion_row.market} "
-                f"{champion_row.interval}, not this series"
-            )
+    champion = warehouse.champion.get()
+    if champion is None:
+        note = "no champion model"
+    elif champion.serves(key.market, key.interval):
+        predictions = predict(champion.model, key.symbol, rows)
+        note = f"champion {champion.model.version}: {len(predictions)} predictions"
+    else:
+        note = (
+            f"champion {champion.model.version} serves {champion.market} "
+            f"{champion.interval}, not this series"
+        )
     figure = charts.candle_figure(key, win, bars, gaps, rows, feature, predictions)
     missing = sum(g.missing_bars for g in gaps)
     summary = html.Span(
@@ -392,15 +389,15 @@ def _live(warehouse: Warehouse, key: SeriesKey, newest: queries.Newest) -> Any:
         )
     if newest.features_open_time is not None:
         text = f"newest transformed bar: {newest.features_open_time:%Y-%m-%d %H:%M} UTC"
-        model = None
+        champion = None
         try:
-            model = warehouse.champion.get()
+            champion = warehouse.champion.get()
         except KlinehouseError as exc:
             text += f"; champion unavailable: {exc}"
-        if model is not None:
+        if champion is not None and champion.serves(key.market, key.interval):
             t = newest.features_open_time
             row = queries.FeatureRow(t, t, newest.features, None, None)
-            found = predict(model, key.symbol, [row])
+            found = predict(champion.model, key.symbol, [row])
             if found:
                 text += f"; P(up) {found[0].p_up:.3f} → {found[0].advice}"
         parts.append(html.Div(text, id="live-latest"))

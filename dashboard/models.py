@@ -18,9 +18,10 @@ import polars as pl
 
 from dashboard.queries import FeatureRow
 from klinehouse import lake
+from klinehouse.db import connect
 from klinehouse.features import NUMERIC_FEATURES
 from klinehouse.settings import Settings
-from training.registry import ChampionModel, champion_version, load_champion
+from training.registry import ChampionModel, load_champion
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,20 @@ class Prediction:
     advice: str
 
 
+@dataclass(frozen=True)
+class Champion:
+    model: ChampionModel
+    market: str
+    interval: str
+
+    def serves(self, market: str, interval: str) -> bool:
+        return (self.market, self.interval) == (market, interval)
+
+
+# the registry's partial unique index on the champion answers this (one row)
+_CHAMPION_SQL = "SELECT version, market, interval FROM ml.model_registry WHERE status = 'champion'"
+
+
 class ChampionCache:
     """The current champion, reloaded only when the registry names another one."""
 
@@ -38,16 +53,18 @@ class ChampionCache:
         self._url = url
         self._settings = settings
         self._lock = threading.Lock()
-        self._model: ChampionModel | None = None
+        self._champion: Champion | None = None
 
-    def get(self) -> ChampionModel | None:
-        version = champion_version(self._url)
+    def get(self) -> Champion | None:
+        with connect(self._url) as conn:
+            row = conn.execute(_CHAMPION_SQL).fetchone()
         with self._lock:
-            if version is None:
-                self._model = None
-            elif self._model is None or self._model.version != version:
-                self._model = load_champion(self._url, settings=self._settings)
-            return self._model
+            if row is None:
+                self._champion = None
+            elif self._champion is None or self._champion.model.version != row[0]:
+                model = load_champion(self._url, settings=self._settings)
+                self._champion = Champion(model, row[1], row[2]) if model else None
+            return self._champion
 
 
 def predict(model: ChampionModel, symbol: str, rows: list[FeatureRow]) -> list[Prediction]:

@@ -237,12 +237,14 @@ ORDER BY open_time DESC
 LIMIT 1
 """
 
-MODELS_SQL = """
-SELECT version, created_at, status, status_reason, promoted_at, market, interval, symbols,
-       train_start, train_end, buy_threshold, sell_threshold, fee_rate, metrics, artifact_uri
-FROM ml.model_registry
-ORDER BY created_at DESC, version DESC
-"""
+_MODEL_COLUMNS = """version, created_at, status, status_reason, promoted_at, market, interval,
+       symbols, train_start, train_end, buy_threshold, sell_threshold, fee_rate, metrics,
+       artifact_uri"""
+# The registry page lists every model (one row per training run: a small table).
+MODELS_SQL = (
+    f"SELECT {_MODEL_COLUMNS} FROM ml.model_registry ORDER BY created_at DESC, version DESC"
+)
+MODEL_SQL = f"SELECT {_MODEL_COLUMNS} FROM ml.model_registry WHERE version = %s"
 
 
 def _params(key: SeriesKey, win: Window | None = None) -> dict[str, Any]:
@@ -341,3 +343,8 @@ class ModelRow:
 
 def models(conn: psycopg.Connection) -> list[ModelRow]:
     return [ModelRow(*row) for row in conn.execute(MODELS_SQL).fetchall()]
+
+
+def model(conn: psycopg.Connection, version: str) -> ModelRow | None:
+    row = conn.execute(MODEL_SQL, (version,)).fetchone()
+    return ModelRow(*row) if row else None

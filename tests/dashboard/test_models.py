@@ -39,8 +39,10 @@ def trained(
 def test_champion_predictions_and_registry_curves(trained: str) -> None:
     settings = get_settings()
     cache = models.ChampionCache(trained, settings)
-    champion = cache.get()
-    assert champion is not None and cache.get() is champion  # loaded once per version
+    held = cache.get()
+    assert held is not None and cache.get() is held  # loaded once per version
+    assert held.serves("spot", "1h") and not held.serves("spot", "1m")
+    champion = held.model
     key = SeriesKey("spot", "ETHUSDT", "1h")
     start = datetime(2022, 1, 2, tzinfo=UTC)
     with psycopg.connect(trained) as conn:
