@@ -180,14 +180,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--explain", help="print EXPLAIN ANALYZE of this statement")
     options = parser.parse_args()
 
     import plotly.io.json
     import psycopg
 
+    from dashboard import queries
     from dashboard.app import Warehouse, _chart
-    from dashboard.queries import SeriesKey, statements, window
+    from dashboard.queries import SeriesKey, plan, window
     from devstack.stack.private import private_stack
     from klinehouse.settings import get_settings
     from transform.runner import run_dbt
@@ -216,18 +216,19 @@ def main() -> int:
                 figure, _summary = _chart(warehouse, key, choice, None, None, "rsi_14")
                 return len(plotly.io.json.to_json_plotly(figure))
 
-            win = window(key, start, end)
             with psycopg.connect(url) as conn:
-                for name, (sql, params) in statements(key, win).items():
-                    if name in {"series", "bars" if win.downsampled(key) else "buckets"}:
-                        continue
-                    took = median(
-                        lambda sql=sql, params=params: conn.execute(sql, params).fetchall(), 1
-                    )
+                win = plan(conn, key, window(key, start, end))
+            print(f"  window: bucket {win.bucket}, source {win.source or key.interval}")
+            with psycopg.connect(url) as conn:
+                for name, read in (
+                    ("bars", queries.bars),
+                    ("gaps", queries.gaps),
+                    ("features", queries.features),
+                ):
+                    took = median(lambda read=read, key=key, win=win: read(conn, key, win), 1)
                     print(f"  {name}: {took * 1000:.1f} ms")
-                    if options.explain and name == options.explain:
-                        for (line,) in conn.execute("EXPLAIN ANALYZE " + sql, params).fetchall():
-                            print("    |", line)
+                took = median(lambda key=key: queries.newest(conn, key), 1)
+                print(f"  newest: {took * 1000:.1f} ms")
             chart_s = median(callback, options.repeat)
             bare_s = median(bare(url, key, start, end), options.repeat)
             rows = bare(url, key, start, end)()
@@ -248,7 +249,10 @@ def main() -> int:
         )
         try:
             _wait(f"http://127.0.0.1:{port}/")
-            year = window(syn, max(SYN_START, last - timedelta(days=365)), last)
+            with psycopg.connect(url) as conn:
+                year = plan(
+                    conn, syn, window(syn, max(SYN_START, last - timedelta(days=365)), last)
+                )
             load_s, switch_s = browser_times(
                 f"http://127.0.0.1:{port}", options.repeat, str(year.bucket)
             )

@@ -346,7 +346,7 @@ def _chart(
         span = queries.bounds(conn, key)
         if span is None:
             raise DashboardInputError(f"no candles for {key.label()} in marts.candles")
-        win = resolve_window(key, span[0], span[1], choice, start, end)
+        win = queries.plan(conn, key, resolve_window(key, span[0], span[1], choice, start, end))
         bars = queries.bars(conn, key, win)
         gaps = queries.gaps(conn, key, win)
         rows = queries.features(conn, key, win)
@@ -368,7 +368,7 @@ def _chart(
         [
             html.Span(f"{len(bars)} candles", id="candle-count"),
             f" from {win.start:%Y-%m-%d %H:%M} to {win.end:%Y-%m-%d %H:%M} UTC, "
-            f"bucket {win.bucket}; {len(gaps)} gap(s), {missing} missing bar(s); "
+            f"bucket {win.bucket}{f' of {win.source} bars' if win.source else ''}; {len(gaps)} gap(s), {missing} missing bar(s); "
             f"{sum(b.resampled for b in bars)} resampled, {sum(b.zero_volume for b in bars)} "
             f"zero-volume, {sum(b.off_grid for b in bars)} off-grid; {note}",
         ]

@@ -137,6 +137,8 @@ def candle_figure(
         for gap in gaps[:MAX_SHADED_GAPS]
     ]
     every = "" if not win.downsampled(key) else f", one candle per {win.bucket} (downsampled)"
+    if win.source:
+        every += f" from the {win.source} bars"
     layout = {
         "title": {"text": f"{key.label()}{every}"},
         "height": 760,

@@ -61,9 +61,17 @@ class Window:
     start: datetime
     end: datetime
     bucket: timedelta
+    # the interval whose stored bars are re-bucketed (a coarser one of the same symbol in
+    # marts.candles, e.g. 1h resampled by dbt from 1m, when it covers the window); None: the
+    # series' own bars
+    source: str | None = None
+    source_resampled: bool = False  # the source was resampled by dbt from the series' interval
 
     def downsampled(self, key: SeriesKey) -> bool:
         return self.bucket > key.bar
+
+    def source_key(self, key: SeriesKey) -> SeriesKey:
+        return SeriesKey(key.market, key.symbol, self.source) if self.source else key
 
 
 def window(key: SeriesKey, start: datetime, end: datetime, max_bars: int = MAX_BARS) -> Window:
@@ -71,6 +79,64 @@ def window(key: SeriesKey, start: datetime, end: datetime, max_bars: int = MAX_B
     bars = max(1.0, (end - start) / key.bar)
     factor = max(1, math.ceil(bars / max_bars))
     return Window(start, end, key.bar * factor)
+
+
+INTERVALS_SQL = """
+WITH RECURSIVE s AS (
+    (SELECT interval FROM marts.candles WHERE market = %(market)s AND symbol = %(symbol)s
+     ORDER BY interval LIMIT 1)
+    UNION ALL
+    SELECT n.interval
+    FROM s, LATERAL (
+        SELECT c.interval FROM marts.candles AS c
+        WHERE c.market = %(market)s AND c.symbol = %(symbol)s AND c.interval > s.interval
+        ORDER BY c.interval LIMIT 1
+    ) AS n
+)
+SELECT interval FROM s
+"""
+
+# The first and last bar of a series in a window, and where the first came from.
+EDGES_SQL = f"""
+SELECT
+    (SELECT open_time FROM marts.candles WHERE {_KEY} AND {_RANGE} ORDER BY open_time LIMIT 1),
+    (SELECT open_time FROM marts.candles WHERE {_KEY} AND {_RANGE}
+     ORDER BY open_time DESC LIMIT 1),
+    (SELECT resampled_from FROM marts.candles WHERE {_KEY} AND {_RANGE}
+     ORDER BY open_time LIMIT 1)
+"""
+
+
+def plan(conn: psycopg.Connection, key: SeriesKey, win: Window) -> Window:
+    """`win`, reading a long window from the coarsest stored interval of the same symbol that
+    is no longer than its bucket and covers the window as the series does (the bucket then
+    grows to a whole number of that interval's bars: still ≤ MAX_BARS candles). A year of 1m
+    bars is read as 8,760 1h bars instead of 525,600."""
+    if not win.downsampled(key) or interval_length(key.interval) is None:
+        return win
+    own = conn.execute(EDGES_SQL, _params(key, win)).fetchone()
+    if own is None or own[0] is None:
+        return win
+    candidates = []
+    for (interval,) in conn.execute(INTERVALS_SQL, _params(key)).fetchall():
+        length = interval_length(interval) if interval in _FIXED else None
+        if length is not None and key.bar < length <= win.bucket and length % key.bar == _ZERO:
+            candidates.append((length, interval))
+    for length, interval in sorted(candidates, reverse=True):
+        source = SeriesKey(key.market, key.symbol, interval)
+        edges = conn.execute(EDGES_SQL, _params(source, win)).fetchone()
+        first, last, resampled_from = edges if edges else (None, None, None)
+        if first is None or first - own[0] >= length or own[1] - last >= length:
+            continue  # it does not cover the window as the series does
+        bucket = -(-win.bucket // length) * length
+        return Window(win.start, win.end, bucket, interval, resampled_from == key.interval)
+    return win
+
+
+_FIXED = {
+    name for name in ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+}
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -214,6 +280,29 @@ WHERE f.market = %(market)s AND f.symbol = %(symbol)s AND f.interval = %(interva
 ORDER BY f.open_time
 """
 
+# Downsampled: the closing bar of each bucket, one key probe per bucket (≤ MAX_BARS probes)
+# rather than a filter over every bar of the window.
+FEATURES_PROBE_SQL = f"""
+SELECT t.bucket, f.open_time, {_FEATURE_SELECT}, l.{LABEL_CLASS}, l.{LABEL_RETURN}::float8
+FROM generate_series(
+    date_bin(%(bucket)s, %(start)s, %(origin)s), %(end)s, %(bucket)s
+) AS t(bucket)
+CROSS JOIN LATERAL (
+    SELECT * FROM marts.candle_features AS f
+    WHERE f.market = %(market)s AND f.symbol = %(symbol)s AND f.interval = %(interval)s
+      AND f.open_time = t.bucket + %(bucket)s - %(bar)s
+    OFFSET 0
+) AS f
+LEFT JOIN LATERAL (
+    SELECT * FROM marts.candle_labels AS l
+    WHERE l.market = f.market AND l.symbol = f.symbol AND l.interval = f.interval
+      AND l.open_time = f.open_time
+    OFFSET 0
+) AS l ON true
+WHERE f.open_time >= %(start)s AND f.open_time < %(end)s
+ORDER BY t.bucket
+"""
+
 NEWEST_SQL = f"""
 SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8, 1,
        false, is_zero_volume, NOT is_on_grid, is_close_time_short
@@ -270,6 +359,9 @@ def statements(key: SeriesKey, win: Window) -> dict[str, tuple[str, dict[str, An
         "buckets": (BUCKETS_SQL, p),
         "gaps": (GAPS_SQL, p),
         "features": (FEATURES_SQL, p),
+        "features_probe": (FEATURES_PROBE_SQL, p),
+        "intervals": (INTERVALS_SQL, p),
+        "edges": (EDGES_SQL, p),
         "newest": (NEWEST_SQL, p),
         "latest_features": (LATEST_FEATURES_SQL, p),
     }
@@ -292,20 +384,29 @@ def bounds(conn: psycopg.Connection, key: SeriesKey) -> tuple[datetime, datetime
 
 
 def bars(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Bar]:
-    statement = BUCKETS_SQL if win.downsampled(key) else BARS_SQL
-    return [_bar(row) for row in conn.execute(statement, _params(key, win)).fetchall()]
+    """The window's candles (`win` as `plan` made it): the series' own bars, or buckets of
+    the source interval's bars."""
+    if not win.downsampled(key):
+        return [_bar(row) for row in conn.execute(BARS_SQL, _params(key, win)).fetchall()]
+    rows = conn.execute(BUCKETS_SQL, _params(win.source_key(key), win)).fetchall()
+    return [_bar(row) for row in rows]
 
 
 def gaps(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Gap]:
+    """The window's gaps; read from a source dbt resampled from this series when the window
+    has one (its bars exist only where every bar of the series does: each missing source bar
+    holds at least one missing bar of the series)."""
     if interval_length(key.interval) is None:
         return []  # calendar months: no fixed bar to count gaps in
-    return [Gap(*row) for row in conn.execute(GAPS_SQL, _params(key, win)).fetchall()]
+    source = win.source_key(key) if win.source_resampled else key
+    return [Gap(*row) for row in conn.execute(GAPS_SQL, _params(source, win)).fetchall()]
 
 
 def features(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[FeatureRow]:
     out = []
     n = len(NUMERIC_FEATURES)
-    for row in conn.execute(FEATURES_SQL, _params(key, win)).fetchall():
+    statement = FEATURES_PROBE_SQL if win.downsampled(key) else FEATURES_SQL
+    for row in conn.execute(statement, _params(key, win)).fetchall():
         values = dict(zip(NUMERIC_FEATURES, row[2 : 2 + n], strict=True))
         out.append(FeatureRow(row[0], row[1], values, row[2 + n], row[3 + n]))
     return out
