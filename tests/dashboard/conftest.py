@@ -41,6 +41,21 @@ def _load(url: str, data: Path) -> None:
         load_frame(frame, url=url)
 
 
+def _insert_minutes(url: str) -> None:
+    """Two days of synthetic SYNUSDT 1m bars, minute 1000 (day one, 16:40) missing: dbt
+    resamples them into 5m … 1d (complete buckets only)."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO raw.binance_klines (market, symbol, interval, open_time, close_time,"
+            " open, high, low, close, volume, source)"
+            " SELECT 'spot', 'SYNUSDT', '1m', t, t + interval '59.999 seconds',"
+            " 100 + i % 7, 108 + i % 3, 99 - (i % 2) * 0.5, 100 + i % 5, 1 + i % 4, 'import'"
+            " FROM generate_series(0, 2879) AS i,"
+            " LATERAL (SELECT '2023-01-01 00:00+00'::timestamptz + i * interval '1 minute') AS m(t)"
+            " WHERE i <> 1000"
+        )
+
+
 def _register_model(url: str) -> None:
     """One registry row as `klinehouse train` writes it (its two folds' backtests)."""
     folds = [
@@ -87,6 +102,7 @@ def warehouse(stack: Settings, shared_data: Path) -> Iterator[str]:
         patch.setenv("KLINEHOUSE_DATABASE_URL", url)
         get_settings(fresh=True)
         _load(url, shared_data)
+        _insert_minutes(url)
         run_dbt(["run"], database_url=url)
         _register_model(url)
         yield url

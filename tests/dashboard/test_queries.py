@@ -127,7 +127,9 @@ def test_series_and_bounds_by_key(warehouse: str) -> None:
         keys = queries.series(conn)
         span = queries.bounds(conn, BTC)
         none = queries.bounds(conn, SeriesKey("spot", "NOPE", "1h"))
-    assert keys == [BTC, SeriesKey("spot", "ETHUSDT", "1h")]
+    assert keys[:2] == [BTC, SeriesKey("spot", "ETHUSDT", "1h")]
+    assert {k.interval for k in keys[2:]} == {"1m", "5m", "15m", "1h", "4h", "1d"}
+    assert {k.symbol for k in keys[2:]} == {"SYNUSDT"}
     assert span == (MARCH[0], MARCH[1] - timedelta(hours=1))
     assert none is None
 
@@ -161,3 +163,58 @@ def test_window_gaps_follow_marts_candle_gaps(warehouse: str) -> None:
     four = (datetime(2024, 11, 10, 5, tzinfo=UTC), datetime(2024, 11, 10, 8, tzinfo=UTC), 4)
     assert [(g.start, g.end, g.missing_bars) for g in before] == [four]
     assert [(g.start, g.end, g.missing_bars) for g in after] == [four]
+
+
+def _buckets(rows: list[tuple[Any, ...]], bucket: timedelta) -> dict[datetime, tuple[Any, ...]]:
+    """(open, high, low, close, volume) of each bucket of (open_time, o, h, l, c, v) rows."""
+    parts: dict[datetime, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        parts.setdefault(queries.ORIGIN + (row[0] - queries.ORIGIN) // bucket * bucket, []).append(
+            row
+        )
+    return {
+        t: (p[0][1], max(r[2] for r in p), min(r[3] for r in p), p[-1][4], sum(r[5] for r in p))
+        for t, p in parts.items()
+    }
+
+
+def _rows(conn: psycopg.Connection, key: SeriesKey) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT open_time, open::float8, high::float8, low::float8, close::float8,"
+        " volume::float8 FROM marts.candles WHERE market = %s AND symbol = %s AND interval = %s"
+        " ORDER BY open_time",
+        (key.market, key.symbol, key.interval),
+    ).fetchall()
+
+
+def test_a_long_window_reads_the_coarsest_stored_interval_that_covers_it(warehouse: str) -> None:
+    minutes = SeriesKey("spot", "SYNUSDT", "1m")
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    with psycopg.connect(warehouse) as conn:
+        win = queries.plan(
+            conn, minutes, queries.window(minutes, start, start + timedelta(days=2), max_bars=100)
+        )
+        got = queries.bars(conn, minutes, win)
+        gaps = queries.gaps(conn, minutes, win)
+        rows = queries.features(conn, minutes, win)
+        own = _buckets(_rows(conn, minutes), win.bucket)
+        source = _buckets(_rows(conn, SeriesKey("spot", "SYNUSDT", "15m")), win.bucket)
+    # 2,880 bars in ≤ 100 candles: 29-minute buckets → 15m bars (dbt's) in 30-minute buckets
+    assert (win.source, win.source_resampled, win.bucket) == ("15m", True, timedelta(minutes=30))
+    drawn = {b.open_time: (b.open, b.high, b.low, b.close, b.volume) for b in got}
+    assert len(drawn) == 96 and drawn == source
+    # every bucket equals the 1m bars' own, but the one with the missing minute (16:40),
+    # whose 16:30 15m bar dbt left out as incomplete
+    hole = datetime(2023, 1, 1, 16, 30, tzinfo=UTC)
+    assert {t for t in own if drawn[t] != own[t]} == {hole}
+    assert [(g.start, g.end, g.missing_bars) for g in gaps] == [(hole, hole, 1)]
+    # the features of each bucket's closing minute
+    assert [r.bar_open_time for r in rows] == [t + timedelta(minutes=29) for t in sorted(own)]
+    # a window short enough is drawn from the series' own bars
+    short = queries.plan(
+        conn := psycopg.connect(warehouse),
+        minutes,
+        queries.window(minutes, start, start + timedelta(hours=6)),
+    )
+    conn.close()
+    assert short.source is None and not short.downsampled(minutes)
