@@ -368,7 +368,9 @@ def _chart(
         [
             html.Span(f"{len(bars)} candles", id="candle-count"),
             f" from {win.start:%Y-%m-%d %H:%M} to {win.end:%Y-%m-%d %H:%M} UTC, "
-            f"bucket {win.bucket}{f' of {win.source} bars' if win.source else ''}; {len(gaps)} gap(s), {missing} missing bar(s); "
+            f"bucket {win.bucket}{f' of {win.source} bars' if win.source else ''}; "
+            f"{len(gaps)} gap(s), {missing} missing "
+            f"{win.source if win.source_resampled else key.interval} bar(s); "
             f"{sum(b.resampled for b in bars)} resampled, {sum(b.zero_volume for b in bars)} "
             f"zero-volume, {sum(b.off_grid for b in bars)} off-grid; {note}",
         ]

@@ -11,7 +11,7 @@ parameters: the tests EXPLAIN each one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,8 @@ class Window:
     # series' own bars
     source: str | None = None
     source_resampled: bool = False  # the source was resampled by dbt from the series' interval
+    head: datetime | None = None  # the source's bars cover [head, tail)
+    tail: datetime | None = None
 
     def downsampled(self, key: SeriesKey) -> bool:
         return self.bucket > key.bar
@@ -124,12 +126,22 @@ def plan(conn: psycopg.Connection, key: SeriesKey, win: Window) -> Window:
             candidates.append((length, interval))
     for length, interval in sorted(candidates, reverse=True):
         source = SeriesKey(key.market, key.symbol, interval)
-        edges = conn.execute(EDGES_SQL, _params(source, win)).fetchone()
+        # source bars that end inside the window: open_time + length <= end
+        inside = Window(win.start, win.end - length + key.bar, win.bucket)
+        edges = conn.execute(EDGES_SQL, _params(source, inside)).fetchone()
         first, last, resampled_from = edges if edges else (None, None, None)
-        if first is None or first - own[0] >= length or own[1] - last >= length:
+        if first is None or first - own[0] > win.bucket or own[1] - last > win.bucket:
             continue  # it does not cover the window as the series does
         bucket = -(-win.bucket // length) * length
-        return Window(win.start, win.end, bucket, interval, resampled_from == key.interval)
+        return Window(
+            win.start,
+            win.end,
+            bucket,
+            interval,
+            resampled_from == key.interval,
+            head=first,
+            tail=last + length,
+        )
     return win
 
 
@@ -207,29 +219,44 @@ SELECT
 """
 
 _BAR_FLAGS = (
-    "resampled_from IS NOT NULL",
+    "resampled_from IS NOT NULL AS resampled",
     "is_zero_volume",
-    "NOT is_on_grid",
+    "NOT is_on_grid AS off_grid",
     "is_close_time_short",
 )
+_FLAG_NAMES = ("resampled", "is_zero_volume", "off_grid", "is_close_time_short")
 
 BARS_SQL = f"""
 SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8, 1,
-       {", ".join(f"coalesce({flag}, false)" for flag in _BAR_FLAGS)}
+       {", ".join(f"coalesce({flag.split(' AS ')[0]}, false)" for flag in _BAR_FLAGS)}
 FROM marts.candles
 WHERE {_KEY} AND {_RANGE}
 ORDER BY open_time
 """
 
+_BUCKET_COLUMNS = f"open_time, open, high, low, close, volume, {', '.join(_BAR_FLAGS)}"
+_SOURCE_KEY = "market = %(market)s AND symbol = %(symbol)s AND interval = %(source)s"
+
+# Buckets of the source interval's bars between `head` and `tail` and of the series' own bars
+# before and after (where the source has no complete bar yet: the window's edges).
 BUCKETS_SQL = f"""
+WITH bars AS (
+    SELECT {_BUCKET_COLUMNS} FROM marts.candles
+    WHERE {_KEY} AND open_time >= %(start)s AND open_time < %(head)s
+    UNION ALL
+    SELECT {_BUCKET_COLUMNS} FROM marts.candles
+    WHERE {_SOURCE_KEY} AND open_time >= %(head)s AND open_time < %(tail)s
+    UNION ALL
+    SELECT {_BUCKET_COLUMNS} FROM marts.candles
+    WHERE {_KEY} AND open_time >= %(tail)s AND open_time < %(end)s
+)
 SELECT date_bin(%(bucket)s, open_time, %(origin)s) AS bucket,
        ((array_agg(open ORDER BY open_time))[1])::float8,
        max(high)::float8, min(low)::float8,
        ((array_agg(close ORDER BY open_time DESC))[1])::float8,
        sum(volume)::float8, count(*),
-       {", ".join(f"coalesce(bool_or({flag}), false)" for flag in _BAR_FLAGS)}
-FROM marts.candles
-WHERE {_KEY} AND {_RANGE}
+       {", ".join(f"coalesce(bool_or({flag}), false)" for flag in _FLAG_NAMES)}
+FROM bars
 GROUP BY bucket
 ORDER BY bucket
 """
@@ -345,7 +372,15 @@ def _params(key: SeriesKey, win: Window | None = None) -> dict[str, Any]:
         "bar": key.bar,
     }
     if win is not None:
-        params.update(start=win.start, end=win.end, bucket=win.bucket)
+        # without a source, the series' own bars fill [start, end): head = tail = end
+        params.update(
+            start=win.start,
+            end=win.end,
+            bucket=win.bucket,
+            source=win.source or key.interval,
+            head=win.head or win.end,
+            tail=win.tail or win.end,
+        )
     return params
 
 
@@ -388,8 +423,11 @@ def bars(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Bar]:
     the source interval's bars."""
     if not win.downsampled(key):
         return [_bar(row) for row in conn.execute(BARS_SQL, _params(key, win)).fetchall()]
-    rows = conn.execute(BUCKETS_SQL, _params(win.source_key(key), win)).fetchall()
-    return [_bar(row) for row in rows]
+    rows = conn.execute(BUCKETS_SQL, _params(key, win)).fetchall()
+    drawn = [_bar(row) for row in rows]
+    if win.source_resampled:  # built from this very series: not a bar of another source
+        drawn = [replace(b, resampled=False) for b in drawn]
+    return drawn
 
 
 def gaps(conn: psycopg.Connection, key: SeriesKey, win: Window) -> list[Gap]:

@@ -26,8 +26,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# `KLINEHOUSE_SCREENSHOTS=docs/img pytest tests/dashboard` refreshes the README's screenshots.
-SCREENSHOTS = os.environ.get("KLINEHOUSE_SCREENSHOTS")
+# `DASHBOARD_SCREENSHOTS=docs/img pytest tests/dashboard` refreshes the README's screenshots.
+SCREENSHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
 
 CANDLES_JS = """() => {
     const gd = document.querySelector('#chart .js-plotly-plot');

@@ -203,6 +203,7 @@ def test_a_long_window_reads_the_coarsest_stored_interval_that_covers_it(warehou
     assert (win.source, win.source_resampled, win.bucket) == ("15m", True, timedelta(minutes=30))
     drawn = {b.open_time: (b.open, b.high, b.low, b.close, b.volume) for b in got}
     assert len(drawn) == 96 and drawn == source
+    assert not any(b.resampled for b in got)  # dbt's bars of this very series
     # every bucket equals the 1m bars' own, but the one with the missing minute (16:40),
     # whose 16:30 15m bar dbt left out as incomplete
     hole = datetime(2023, 1, 1, 16, 30, tzinfo=UTC)
@@ -210,6 +211,17 @@ def test_a_long_window_reads_the_coarsest_stored_interval_that_covers_it(warehou
     assert [(g.start, g.end, g.missing_bars) for g in gaps] == [(hole, hole, 1)]
     # the features of each bucket's closing minute
     assert [r.bar_open_time for r in rows] == [t + timedelta(minutes=29) for t in sorted(own)]
+    # a window ending inside a source bar: the series' own bars fill the edge
+    cut = start + timedelta(days=2) - timedelta(minutes=10)
+    with psycopg.connect(warehouse) as conn:
+        edge = queries.plan(conn, minutes, queries.window(minutes, start, cut, max_bars=100))
+        last = queries.bars(conn, minutes, edge)[-1]
+        own_rows = [r for r in _rows(conn, minutes) if r[0] < cut]
+    assert (edge.source, edge.tail) == ("15m", cut - timedelta(minutes=5))
+    assert last.open_time == cut - timedelta(minutes=20)
+    assert (last.open, last.high, last.low, last.close, last.volume) == _buckets(
+        own_rows, edge.bucket
+    )[last.open_time]
     # a window short enough is drawn from the series' own bars
     short = queries.plan(
         conn := psycopg.connect(warehouse),
