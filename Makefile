@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEPS_HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 
-.PHONY: help venv node-deps proto-baseline demo notebook test lint typecheck protos stack-up stack-down clean
+.PHONY: help venv node-deps chromium proto-baseline demo notebook test lint typecheck protos stack-up stack-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 node-deps: $(NODE_STAMP)  ## Install the npm tools (buf, grpc-js) from package-lock.json (skipped when unchanged)
 
+# The dashboard's browser test drives Debian's chromium (playwright's own browser download
+# cannot work offline); installed once, quietly, when absent.
+chromium:  ## Install Debian's chromium for the dashboard's browser test (skipped when present)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+
 PROTO_RELEASE ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 proto-baseline: node-deps  ## Snapshot protos/ as released (protos/releases/v$(PROTO_RELEASE).binpb) for buf breaking
 	mkdir -p protos/releases && node_modules/.bin/buf build protos -o protos/releases/v$(PROTO_RELEASE).binpb
@@ -49,11 +54,11 @@ demo: venv  ## Run the whole pipeline on the embedded local stack
 notebook: venv  ## Write notebooks/explore_and_model.ipynb from its .py and run it on the settings' warehouse
 	$(BIN)/python -m app.notebook notebooks/explore_and_model.py
 
-test: venv node-deps  ## Run the import-layer contracts and the test suite (starts its own private stack)
+test: venv node-deps chromium  ## Run the import-layer contracts and the test suite (starts its own private stack)
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-PACKAGES := klinehouse extract transform expectations training inference app devstack
+PACKAGES := klinehouse extract transform expectations training inference dashboard app devstack
 
 lint:  venv ## ruff, mypy and the import-layer contracts
 	$(BIN)/ruff check .

@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "stream": "extract.stream.cli:stream",
     "airflow": "app.orchestration.cli:airflow",
     "validate": "expectations.cli:validate",
+    "dashboard": "dashboard.cli:dashboard",
 }
 
 

@@ -14,7 +14,14 @@ from klinehouse import features, klines
 from klinehouse.errors import KlinehouseError
 from transform.runner import PROJECT_DIR, dbt_env, parse_manifest, run_dbt
 
-MARTS = ("candles", "candle_gaps", "candle_features", "candle_labels", "candle_features_latest")
+MARTS = (
+    "candles",
+    "candle_gaps",
+    "candle_features",
+    "candle_labels",
+    "candle_features_latest",
+    "candles_live",
+)
 
 
 @pytest.fixture(scope="module")
