@@ -9,25 +9,51 @@ before it went away.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
-
 from klinehouse.settings import Settings
 
 
-def stop_postgres(home: Path) -> None:
-    from devstack.stack import manager, postgres
+def in_fresh_interpreter(function: str, *args: str) -> None:
+    """Call `function(*args)` of this module in a new Python process.
 
-    datadir = Path(manager.load_state(home)["postgres"]["datadir"])
-    assert postgres.stop(datadir), "PostgreSQL was not running"
+    pg_ctl runs as another user (as root), so subprocess forks rather than vforks;
+    in a test process where gRPC threads run (a server fixture), gRPC's fork handlers
+    then crash the child ("Other threads are currently calling into gRPC, skipping
+    fork() handlers", then a segfault). A fresh interpreter has no gRPC loaded."""
+    code = f"import sys; from tests.faults import {function}; {function}(*sys.argv[1:])"
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"{function}{args}: {result.stderr[-2000:]}"
+
+
+def stop_postgres(home: Path) -> None:
+    """Stop the stack's PostgreSQL (`pg_ctl stop -m fast`: sessions are cut)."""
+    in_fresh_interpreter("_stop_postgres", str(home))
 
 
 def start_postgres(home: Path) -> None:
+    """Start it again on the same port and data directory."""
+    in_fresh_interpreter("_start_postgres", str(home))
+
+
+def _stop_postgres(home: Path | str) -> None:
     from devstack.stack import manager, postgres
 
+    datadir = Path(manager.load_state(Path(home))["postgres"]["datadir"])
+    assert postgres.stop(datadir), "PostgreSQL was not running"
+
+
+def _start_postgres(home: Path | str) -> None:
+    from devstack.stack import manager, postgres
+
+    home = Path(home)
     state = manager.load_state(home)
     port = int(state["postgres"]["port"])
     started = postgres.start(home, state["postgres"]["passwords"]["superuser"], port)
@@ -71,11 +97,3 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
         time.sleep(0.02)
-
-
-def postgres_answers(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=2):
-            return True
-    except psycopg.OperationalError:
-        return False
