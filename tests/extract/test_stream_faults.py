@@ -42,6 +42,7 @@ def _lake_rows(frame: pl.DataFrame) -> list[tuple[Key, Decimal]]:
     ]
 
 
+@pytest.mark.timeout(180)  # a hang fails here, not at the suite's 900 s
 def test_postgres_and_s3_restarts_during_a_stream_lose_nothing_and_double_nothing(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

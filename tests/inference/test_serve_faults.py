@@ -35,6 +35,7 @@ def _rows(candles: object) -> list[tuple[datetime, Decimal]]:
     return [(c.open_time.ToDatetime(tzinfo=UTC), Decimal(c.close)) for c in candles]  # type: ignore[attr-defined]
 
 
+@pytest.mark.timeout(180)  # a hang fails here, not at the suite's 900 s
 def test_a_postgres_restart_under_serve_is_unavailable_fast_then_recovers(
     shared_data: Path,
 ) -> None:
