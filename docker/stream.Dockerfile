@@ -56,4 +56,4 @@ WORKDIR /opt/klinehouse
 USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["klinehouse"]
-CMD ["stream", "--market", "spot", "--symbol", "BTCUSDT", "--interval", "1m", "--health-port", "8080"]
+CMD ["stream", "--market", "spot", "--symbol", "BTCUSDT", "--interval", "1m", "--health-port", "8080", "--health-host", "0.0.0.0"]

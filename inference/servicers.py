@@ -7,10 +7,13 @@ the predictions and their cache live in `inference.predictor`, the advice rule i
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
+import psycopg
 
 from inference import missing
 from inference.advice import ranked_advice
@@ -41,6 +44,9 @@ from klinehouse.v1 import (
 )
 
 STREAM_BATCH = 1000  # candles per StreamCandles message while replaying
+STREAM_RETRY_SECONDS = 1.0  # a live stream's next read after the database failed it
+
+log = logging.getLogger(__name__)
 
 
 # --- candles -------------------------------------------------------------------------
@@ -132,7 +138,15 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
             while True:
                 await sub.wait()
                 while True:
-                    rows = await self.store.candles_after(series, last_sent, limit=STREAM_BATCH)
+                    try:
+                        rows = await self.store.candles_after(series, last_sent, limit=STREAM_BATCH)
+                    except (psycopg.OperationalError, OSError) as exc:
+                        # The database went away (a restart): the stream stays open and
+                        # reads on from what it sent once the database answers again.
+                        log.warning("StreamCandles: database unavailable (%s); retrying", exc)
+                        sub.mark(None)
+                        await asyncio.sleep(STREAM_RETRY_SECONDS)
+                        break
                     if not rows:
                         break
                     for row in rows:

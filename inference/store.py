@@ -2,7 +2,8 @@
 
 Every read is one query on a pooled autocommit connection; a connection that
 broke (the database restarted) is retried once on a fresh one, so the service
-recovers by itself when the database is back.
+recovers by itself when the database is back. With the database known down (the
+LISTEN connection says so) reads fail at once (`DatabaseDown`), not at the deadline.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=feature_schema(FEATURE_KEYS), orient="row")
 
 
+class DatabaseDown(ConnectionError):
+    """The database is known unreachable: fail at once rather than at the deadline.
+    An OSError, as a refused connection is: UNAVAILABLE to clients (inference.status),
+    a transient failure to the champion's reload loop."""
+
+
 @dataclass(frozen=True)
 class SeriesCheck:
     symbol_known: bool
@@ -56,6 +63,7 @@ class Store:
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 15000,
     ) -> None:
+        self.available = True  # the LISTEN connection's view of the database (server.py)
         self.pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -82,6 +90,7 @@ class Store:
         self, query: str, params: Sequence[Any] = (), *, timeout: float | None = None
     ) -> list[tuple[Any, ...]]:
         for attempt in (1, 2):
+            self._check_available()
             try:
                 async with self.pool.connection(timeout=timeout) as conn:
                     cur = await conn.execute(query, params)  # type: ignore[arg-type]
@@ -95,6 +104,10 @@ class Store:
                     raise
                 log.warning("database connection lost; retrying once on a fresh one")
         raise AssertionError("unreachable")
+
+    def _check_available(self) -> None:
+        if not self.available:
+            raise DatabaseDown("the database is unreachable")
 
     # --- candles ---------------------------------------------------------------------
 
@@ -140,6 +153,7 @@ class Store:
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """The same range, any size, through one server-side cursor, `batch` rows at a time."""
         query, params = self._range_query(series, symbols, start, end)
+        self._check_available()
         async with (
             self.pool.connection() as conn,
             conn.transaction(),

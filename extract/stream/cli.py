@@ -37,7 +37,12 @@ from klinehouse.errors import KlinehouseError
 @click.option("--no-lake", is_flag=True, help="Do not copy streamed candles to the lake.")
 @click.option("--no-backfill", is_flag=True, help="Do not fill gaps over REST on (re)connect.")
 @click.option("--health-port", type=int, default=None, help="Serve GET /healthz on this port.")
-@click.option("--health-host", default="0.0.0.0", show_default=True)
+@click.option(
+    "--health-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address /healthz binds (0.0.0.0 in a container whose probes come from outside).",
+)
 @click.option("--max-seconds", type=float, default=None, help="Stop (flushing) after this long.")
 @click.option("-v", "--verbose", is_flag=True, help="Log connects, backfills and flushes.")
 def stream(

@@ -74,7 +74,8 @@ class StreamOptions:
     lake_seconds: float = 3600.0
     lake: bool = True
     backfill: bool = True
-    health_host: str = "0.0.0.0"
+    # loopback unless asked: a pod passes --health-host 0.0.0.0 for the kubelet's probes
+    health_host: str = "127.0.0.1"
     health_port: int | None = None
     stale_after: float = 90.0
     reconnect_initial: float = 0.5

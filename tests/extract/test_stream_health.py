@@ -98,3 +98,26 @@ def test_healthz_reflects_the_database_and_last_error_clears(warehouse: Settings
     asyncio.run(ingester._commit_frame(_bars("BTCUSDT", 0, 3)))
     assert ingester.health()["last_error"] is None and ingester.health()["healthy"]
     good.close()
+
+
+def test_healthz_binds_the_loopback_unless_told_otherwise() -> None:
+    from click.testing import CliRunner
+
+    from extract.stream.cli import stream
+    from extract.stream.health import start_health_server
+
+    options = StreamOptions("spot", ("BTCUSDT",), ("1m",))
+    assert options.health_host == "127.0.0.1"  # was 0.0.0.0: every interface
+    default = next(p for p in stream.params if p.name == "health_host").default
+    assert default == options.health_host
+    assert "--health-host" in CliRunner().invoke(stream, ["--help"]).output
+
+    async def bound(host: str) -> str:
+        runner, _ = await start_health_server(lambda: {"healthy": True}, host=host, port=0)
+        try:
+            return str(runner.addresses[0][0])
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(bound(options.health_host)) == "127.0.0.1"
+    assert asyncio.run(bound("0.0.0.0")) == "0.0.0.0"  # the flag still opens it for a pod

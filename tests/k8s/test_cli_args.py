@@ -88,6 +88,8 @@ def test_every_container_runs_a_valid_klinehouse_command() -> None:
         seen.add(name)
         if name == "stream":
             assert params["symbols"] and params["health_port"] == 8080, where
+            if not where.startswith("compose"):  # probed from outside the container
+                assert params["health_host"] == "0.0.0.0", f"{where}: /healthz on loopback only"
     assert {"serve", "stream", "db upgrade"} <= seen
 
 
