@@ -17,7 +17,7 @@ from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
 from klinehouse.features import (
     LABEL_CLASS,
-    LABEL_RETURN,
+    LABELS,
     NUMERIC_FEATURES,
 )
 from klinehouse.klines import INTERVALS, MARKETS
@@ -52,9 +52,14 @@ def _schema() -> dict[str, pl.DataType]:
         "open_time_us": pl.Int64(),
     }
     schema.update({name: pl.Float64() for name in NUMERIC_FEATURES})
-    schema[LABEL_RETURN] = pl.Float64()
-    schema[LABEL_CLASS] = pl.Int8()  # COPY writes booleans as t/f; as 0/1 they parse natively
+    for label in LABELS:
+        # COPY writes booleans as t/f; as 0/1 they parse natively
+        schema[label] = pl.Int8() if _is_class(label) else pl.Float64()
     return schema
+
+
+def _is_class(label: str) -> bool:
+    return label.startswith(LABEL_CLASS)
 
 
 def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
@@ -84,14 +89,18 @@ def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
     return sql.SQL(
         "SELECT f.market, f.symbol, f.interval,"
         " (extract(epoch FROM f.open_time) * 1000000)::bigint AS open_time_us, {numeric},"
-        " l.{ret}::float8 AS {ret}, l.{cls}::boolean::int AS {cls}"
+        " {labels}"
         " FROM marts.candle_features f"
         " JOIN marts.candle_labels l USING (market, symbol, interval, open_time)"
         " WHERE {where}"
     ).format(
         numeric=numeric,
-        ret=sql.Identifier(LABEL_RETURN),
-        cls=sql.Identifier(LABEL_CLASS),
+        labels=sql.SQL(", ").join(
+            sql.SQL("l.{}::boolean::int AS {}" if _is_class(c) else "l.{}::float8 AS {}").format(
+                sql.Identifier(c), sql.Identifier(c)
+            )
+            for c in LABELS
+        ),
         where=sql.SQL(" AND ").join(conditions),
     )
 
@@ -161,16 +170,17 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None, workers: int = 2)
             pl.from_epoch("open_time_us", time_unit="us")
             .dt.replace_time_zone("UTC")
             .alias("open_time"),
-            pl.col(LABEL_CLASS).cast(pl.Boolean),
+            *(pl.col(c).cast(pl.Boolean) for c in LABELS if _is_class(c)),
         )
-        .select(*KEYS, *NUMERIC_FEATURES, LABEL_RETURN, LABEL_CLASS)
+        .select(*KEYS, *NUMERIC_FEATURES, *LABELS)
         .sort("open_time", "symbol")
     )
 
 
 def labelled(frame: pl.DataFrame) -> pl.DataFrame:
-    """The rows a model may learn from: both labels present."""
-    return frame.filter(pl.col(LABEL_CLASS).is_not_null() & pl.col(LABEL_RETURN).is_not_null())
+    """The rows a model may learn from: every label present, so that every candidate
+    (whatever its horizon) is fitted and scored on the same rows."""
+    return frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in LABELS))
 
 
 def fingerprint(frame: pl.DataFrame) -> dict[str, dict[str, object]]:
