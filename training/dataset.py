@@ -17,12 +17,14 @@ from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
 from klinehouse.features import (
     LABEL_CLASS,
+    LABEL_RETURN,
     LABELS,
     NUMERIC_FEATURES,
 )
 from klinehouse.klines import INTERVALS, MARKETS
 
 KEYS = ("market", "symbol", "interval", "open_time")
+NEXT_BAR_LABELS = (LABEL_RETURN, LABEL_CLASS)
 
 
 @dataclass(frozen=True)
@@ -177,10 +179,10 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None, workers: int = 2)
     )
 
 
-def labelled(frame: pl.DataFrame) -> pl.DataFrame:
-    """The rows a model may learn from: every label present, so that every candidate
-    (whatever its horizon) is fitted and scored on the same rows."""
-    return frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in LABELS))
+def labelled(frame: pl.DataFrame, labels: tuple[str, ...] = NEXT_BAR_LABELS) -> pl.DataFrame:
+    """The rows a model may learn from: `labels` present (the evaluation narrows them
+    further to the rows where every candidate's label is known)."""
+    return frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in labels))
 
 
 def fingerprint(frame: pl.DataFrame) -> dict[str, dict[str, object]]:

@@ -94,22 +94,25 @@ class DeflatedSharpe:
         return asdict(self)
 
 
-def deflated_sharpe(returns: npt.ArrayLike, trial_sharpes: npt.ArrayLike) -> DeflatedSharpe:
-    """The deflated Sharpe ratio of `returns` (the chosen strategy's per-bar returns),
-    N being the number of `trial_sharpes` (every candidate x threshold setting tried,
-    the chosen one included, their per-bar Sharpe ratios on comparable bars)."""
+def deflated_sharpe(
+    returns: npt.ArrayLike, trial_sharpes: npt.ArrayLike, *, n_trials: int | None = None
+) -> DeflatedSharpe:
+    """The deflated Sharpe ratio of `returns` (the chosen strategy's per-bar returns).
+    `trial_sharpes` are the per-bar Sharpe ratios of the trials on comparable bars (their
+    variance); N is `n_trials` (every candidate x threshold setting tried) or their count."""
     r = np.asarray(returns, dtype=np.float64)
     trials = np.asarray(trial_sharpes, dtype=np.float64)
-    if len(trials) < 1:
-        raise KlinehouseError("the deflated Sharpe ratio needs at least one trial")
+    n = len(trials) if n_trials is None else n_trials
+    if n < 1 or n < len(trials):
+        raise KlinehouseError(f"n_trials {n} is below the {len(trials)} trial Sharpe ratios given")
     variance = float(trials.var(ddof=1)) if len(trials) > 1 else 0.0
-    sr0 = expected_max_sharpe(len(trials), variance)
+    sr0 = expected_max_sharpe(n, variance)
     sr = sharpe(r)
     skew, kurt = moments(r)
     return DeflatedSharpe(
         sharpe=sr,
         expected_max_sharpe=sr0,
-        trials=len(trials),
+        trials=n,
         trial_sharpe_variance=variance,
         skew=skew,
         kurtosis=kurt,

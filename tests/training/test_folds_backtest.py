@@ -84,7 +84,7 @@ def test_evaluation_finds_a_planted_signal_and_not_a_shuffled_one() -> None:
         synthetic.frame(bars=900, signal=1.0),
         interval="1h",
         model_config=fast,
-        config=EvalConfig(n_folds=2, embargo_bars=5),
+        config=EvalConfig(n_folds=2, embargo_bars=5, purge_bars=1, candidates=NEXT_BAR),
     )
     assert ev.overall["classifier"]["auc"] > 0.75
     assert ev.overall["leakage_check"]["passed"]
@@ -92,9 +92,15 @@ def test_evaluation_finds_a_planted_signal_and_not_a_shuffled_one() -> None:
         synthetic.frame(bars=900, signal=0.0, seed=3),
         interval="1h",
         model_config=fast,
-        config=EvalConfig(n_folds=2, embargo_bars=5, leakage_check=False),
+        config=EvalConfig(
+            n_folds=2, embargo_bars=5, purge_bars=1, leakage_check=False, candidates=NEXT_BAR
+        ),
     )
     assert abs(noise.overall["classifier"]["auc"] - 0.5) < 0.05
+
+
+# next-bar candidates only: a 1-bar purge, as these small synthetic frames were sized for
+NEXT_BAR = ("catboost_h1", "logistic_h1")
 
 
 def _metrics(loss: float, net: float) -> dict:
@@ -103,11 +109,15 @@ def _metrics(loss: float, net: float) -> dict:
         "majority": {"log_loss": 0.6931},
         "momentum": {"log_loss": 0.6925},
         "backtest": {
-            "model": {"net_return": net},
-            "buy_and_hold": {"net_return": -0.05},
-            "momentum": {"net_return": -0.5},
+            "model": {"net_return": net, "sharpe": 1.5},
+            "buy_and_hold": {"net_return": -0.05, "sharpe": -0.2},
+            "momentum": {"net_return": -0.5, "sharpe": -1.0},
         },
         "leakage_check": {"passed": True, "shuffled_label_auc": 0.5, "tolerance": 0.03},
+        "guards": {
+            "bootstrap": {"lower": 0.01, "confidence": 0.95},
+            "deflated_sharpe": {"probability": 0.97, "trials": 150},
+        },
     }
 
 

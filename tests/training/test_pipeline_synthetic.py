@@ -18,7 +18,10 @@ from training.models import ModelConfig
 from training.pipeline import train
 
 FAST = ModelConfig(iterations=60, depth=3, learning_rate=0.1)
-EVAL = EvalConfig(n_folds=2, embargo_bars=5)
+# next-bar candidates and a 1-bar purge: the frame is small (all candidates: test_candidates.py)
+EVAL = EvalConfig(
+    n_folds=2, embargo_bars=5, purge_bars=1, candidates=("catboost_h1", "logistic_h1")
+)
 
 
 @pytest.fixture
