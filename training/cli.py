@@ -96,6 +96,10 @@ def train(
         f"  net return {bt['model']['net_return']:+.2%} vs buy-and-hold "
         f"{bt['buy_and_hold']['net_return']:+.2%}, momentum {bt['momentum']['net_return']:+.2%}"
     )
+    from training.report_candidates import console_lines
+
+    for line in console_lines(result.metrics):
+        click.echo(line)
     click.echo(f"  report: {result.report}")
 
 

@@ -103,10 +103,15 @@ def _plot_calibration(predictions: pl.DataFrame, path: Path) -> list[dict[str, f
     ax = fig.subplots()
     predicted = [c["predicted"] for c in curve]
     observed = [c["observed"] for c in curve]
-    ax.plot(predicted, observed, "o-", label="classifier (test windows)")
-    for x, obs, c in zip(predicted, observed, curve, strict=True):
+    ax.plot(predicted, observed, "o-", label="chosen candidate (test windows)")
+    for i, (x, obs, c) in enumerate(zip(predicted, observed, curve, strict=True)):
+        # alternately below and above the point: neighbouring bins' counts do not overlap
         ax.annotate(
-            f"n={c['n']}", (x, obs), xytext=(4, -10), textcoords="offset points", fontsize=7
+            f"n={c['n']}",
+            (x, obs),
+            xytext=(-12, -13 if i % 2 else 7),
+            textcoords="offset points",
+            fontsize=7,
         )
     lo, hi = min(*predicted, float(np.mean(y))) - 0.02, max(*predicted, float(np.mean(y))) + 0.02
     ax.plot([lo, hi], [lo, hi], "--", color="grey", label="perfect calibration")

@@ -118,3 +118,45 @@ def markdown(o: dict[str, Any]) -> str:
     if sentences:
         lines += ["", *sentences]
     return "\n".join(lines) + "\n"
+
+
+def console_lines(metrics: Any) -> list[str]:
+    """The candidates and the guards as `klinehouse train` prints them."""
+    dump = getattr(metrics, "model_dump", None)  # a typed record of the registry
+    o: dict[str, Any] = dict(dump()) if callable(dump) else dict(metrics)
+    table = o.get("candidates") or {}
+    if not table:
+        return []
+    head = (
+        f"  {'candidate':<17}{'AUC':>7}{'logloss':>9}{'(major.)':>9}{'net':>9}{'gross':>9}"
+        f"{'Sharpe':>8}{'maxDD':>8}{'turn/bar':>9}{'DSR':>7}{'val.Sh':>8}  never trades"
+    )
+    lines = [head]
+    for name, c in table.items():
+        f, b = c["forecast"], c["backtest"]
+        mark = "*" if name == o.get("chosen") else " "
+        lines.append(
+            f" {mark}{name:<17}{_fmt(f['auc'], '.4f'):>7}{_fmt(f['log_loss'], '.5f'):>9}"
+            f"{_fmt(c['majority_log_loss'], '.5f'):>9}{_fmt(b['net_return'], '+.2%'):>9}"
+            f"{_fmt(b['gross_return'], '+.2%'):>9}{_fmt(b['sharpe'], '.2f'):>8}"
+            f"{_fmt(b['max_drawdown'], '.2%'):>8}{_fmt(b['turnover'], '.3f'):>9}"
+            f"{_fmt(c.get('deflated_sharpe'), '.3f'):>7}{_fmt(c['validation_sharpe'], '.2f'):>8}"
+            f"  {', '.join(str(k) for k in c['never_trades_in_folds']) or '-'}"
+        )
+    bh = o["backtest"]["buy_and_hold"]
+    lines.append(
+        f"  {'buy_and_hold':<17}{'':>7}{'':>9}{'':>9}{_fmt(bh['net_return'], '+.2%'):>9}"
+        f"{_fmt(bh['gross_return'], '+.2%'):>9}{_fmt(bh['sharpe'], '.2f'):>8}"
+        f"{_fmt(bh['max_drawdown'], '.2%'):>8}{_fmt(bh['turnover'], '.3f'):>9}"
+    )
+    g = o.get("guards") or {}
+    if g:
+        dsr, boot, pbo = g["deflated_sharpe"], g["bootstrap"], g.get("pbo")
+        lines.append(
+            f"  chosen {o.get('chosen')} (* above, best mean validation Sharpe):"
+            f" deflated Sharpe {_fmt(dsr['probability'], '.3f')} (N = {dsr['trials']}),"
+            f" PBO {_fmt(pbo['probability'] if pbo else None, '.2f')},"
+            f" bootstrap {_fmt(boot['confidence'], '.0%')} lower bound on net - buy-and-hold"
+            f" {_fmt(boot['lower'], '+.2%')}"
+        )
+    return lines
