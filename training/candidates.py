@@ -156,10 +156,13 @@ def fit_logistic(fit: pl.DataFrame, label: str, *, c: float = 0.1, seed: int = 0
     from sklearn.linear_model import LogisticRegression
 
     x = fit.select(pl.col(n).cast(pl.Float64) for n in NUMERIC_FEATURES).to_numpy()
-    means = np.nanmean(x, axis=0)
-    scales = np.nanstd(x, axis=0)
-    scales = np.where(np.isfinite(scales) & (scales > 0), scales, 1.0)
-    means = np.where(np.isfinite(means), means, 0.0)
+    # nan-aware moments by hand: a feature missing on every row (taker_buy_ratio of a
+    # source without taker volumes) gets mean 0 and scale 1, i.e. a constant 0 input
+    known = ~np.isnan(x)
+    count = np.maximum(known.sum(axis=0), 1)
+    means = np.where(known, x, 0.0).sum(axis=0) / count
+    scales = np.sqrt(np.where(known, (x - means) ** 2, 0.0).sum(axis=0) / count)
+    scales = np.where(scales > 0, scales, 1.0)
     (symbol_col,) = CATEGORICAL_FEATURES
     symbols = tuple(sorted(fit.get_column(symbol_col).unique().to_list()))
     shell = LogisticModel(

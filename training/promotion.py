@@ -47,7 +47,8 @@ def risk_problems(metrics: Any) -> list[str]:
     if lower is None or not lower > 0:
         problems.append(
             f"block-bootstrap {_fmt(_number(boot.get('confidence')), '.0%')} lower bound on the"
-            f" net-return difference over buy_and_hold ({_fmt(lower, '+.4f')}) is not above 0"
+            f" net-return difference over buy_and_hold (log growth {_fmt(lower, '+.4f')})"
+            " is not above 0"
         )
     dsr = guards.get("deflated_sharpe") or {}
     probability = _number(dsr.get("probability"))

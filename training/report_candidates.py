@@ -61,8 +61,9 @@ def guards_lines(o: dict[str, Any]) -> list[str]:
         f"{_fmt(dsr['trial_sharpe_variance'], '.2e')}, skew {_fmt(dsr['skew'], '.2f')}, "
         f"kurtosis {_fmt(dsr['kurtosis'], '.1f')}, {dsr['bars']} bars)",
         f"- block bootstrap ({boot['resamples']} resamples, blocks of {boot['block_bars']} bars): "
-        f"net return over buy-and-hold {_fmt(boot['difference'], '+.2%')}, "
-        f"{_fmt(boot['confidence'], '.0%')} lower bound {_fmt(boot['lower'], '+.2%')}",
+        f"net return over buy-and-hold {_fmt(boot['difference'], '+.2%')} (log growth "
+        f"{_fmt(boot.get('log_difference'), '+.4f')}), {_fmt(boot['confidence'], '.0%')} "
+        f"lower bound on the log growth difference {_fmt(boot['lower'], '+.4f')}",
     ]
     if pbo:
         lines.append(
@@ -156,7 +157,7 @@ def console_lines(metrics: Any) -> list[str]:
             f"  chosen {o.get('chosen')} (* above, best mean validation Sharpe):"
             f" deflated Sharpe {_fmt(dsr['probability'], '.3f')} (N = {dsr['trials']}),"
             f" PBO {_fmt(pbo['probability'] if pbo else None, '.2f')},"
-            f" bootstrap {_fmt(boot['confidence'], '.0%')} lower bound on net - buy-and-hold"
-            f" {_fmt(boot['lower'], '+.2%')}"
+            f" bootstrap {_fmt(boot['confidence'], '.0%')} lower bound on the log growth over"
+            f" buy-and-hold {_fmt(boot['lower'], '+.4f')}"
         )
     return lines

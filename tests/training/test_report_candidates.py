@@ -81,7 +81,7 @@ def test_candidates_side_by_side_and_the_guards() -> None:
     assert "| buy and hold |" in text
     assert "N = 60 unskilled trials (2 candidates x 30 threshold settings" in text
     assert "probability of backtest overfitting" in text and ": 0.60 (" in text
-    assert "95% lower bound -10.00%" in text
+    assert "95% lower bound on the log growth difference -0.1000" in text
 
 
 def test_a_fold_that_never_trades_is_explained() -> None:

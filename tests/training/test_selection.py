@@ -108,7 +108,8 @@ def test_block_bootstrap_bound() -> None:
     t = 500
     exact = bootstrap_difference(np.full(t, 0.001), np.zeros(t), block_bars=24, resamples=50)
     assert exact.difference == pytest.approx(1.001**t - 1.0)
-    assert exact.lower == pytest.approx(exact.difference)
+    assert exact.log_difference == pytest.approx(t * math.log(1.001))
+    assert exact.lower == pytest.approx(exact.log_difference)
     assert exact.block_bars == 24
     rng = np.random.default_rng(5)
     base = rng.normal(0.0, 0.01, size=t)
@@ -117,6 +118,9 @@ def test_block_bootstrap_bound() -> None:
     assert edge.lower > 0
     noise = bootstrap_difference(base + rng.normal(0.0, 0.01, size=t), base, resamples=200)
     assert noise.lower < 0 < noise.lower + 1.0
-    assert noise.lower < noise.difference
+    assert noise.lower < noise.log_difference
+    # the bound's sign is the compounded difference's: a loses to b exactly when the log
+    # growth difference is negative
+    assert (noise.difference > 0) == (noise.log_difference > 0)
     with pytest.raises(KlinehouseError, match="same length"):
         bootstrap_difference(np.zeros(3), np.zeros(4))
