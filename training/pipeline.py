@@ -22,7 +22,7 @@ from training import registry
 from training.dataset import DatasetSpec, fingerprint, labelled, load_dataset
 from training.evaluate import EvalConfig, Evaluation, choose_thresholds, evaluate
 from training.folds import holdout
-from training.models import ModelConfig, fit_classifier, fit_regressor
+from training.models import ModelConfig, fit_classifier, fit_regressor, predict_up
 from training.report import write_report
 
 
@@ -113,8 +113,13 @@ def train(
             zip(FEATURES, (float(v) for v in classifier.get_feature_importance()), strict=True)
         )
     else:
-        # not servable (the rule says so): the reference classifier fills the artefact slot
+        # not servable (the rule refuses it, naming why): the artefacts are the reference
+        # CatBoost classifier with its own thresholds, so that a hand promotion serves a
+        # consistent model; metadata.json says which candidate was evaluated and which stored
         classifier = fit_classifier(fit_rows, val_rows, model_config)
+        advice, _ = choose_thresholds(
+            val_rows, predict_up(classifier, val_rows), eval_config, spec.interval
+        )
         importance = dict(zip(model.features, (abs(v) for v in model.coefficients), strict=False))
 
     version = _version(fp, model_config)
@@ -139,6 +144,7 @@ def train(
         "horizon_bars": chosen.horizon,
         "target": chosen.target(),
         "linear_model": model.as_dict() if isinstance(model, cand.LogisticModel) else None,
+        "stored_classifier": chosen.name if servable else f"{cand.REFERENCE} (fallback)",
         "final_iterations": {
             "classifier": int(classifier.tree_count_ or 0),
             "regressor": int(regressor.tree_count_ or 0),

@@ -110,3 +110,15 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     refused = runner.invoke(cli, ["models", "promote", again.version])
     assert refused.exit_code == 1 and "rejected" in refused.output
     assert registry.champion_version(marts_url) == result.version
+
+
+def test_a_chosen_linear_candidate_is_recorded_and_not_served(marts_url: str, tmp_path) -> None:
+    only_linear = EvalConfig(n_folds=2, embargo_bars=5, purge_bars=1, candidates=("logistic_h1",))
+    result = train(DatasetSpec(), model_config=FAST, eval_config=only_linear, report_root=tmp_path)
+    assert result.metrics["chosen"] == "logistic_h1" and result.metrics["servable"] is False
+    assert result.status == "rejected"
+    assert "logistic_h1 cannot be served" in result.reason
+    doc = json.loads((result.report.parent / "metrics.json").read_text())
+    assert doc["stored_classifier"] == "catboost_h1 (fallback)"
+    assert len(doc["linear_model"]["coefficients"]) == len(doc["linear_model"]["features"]) + 3
+    assert "## Candidates" in result.report.read_text()
