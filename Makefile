@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEPS_HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 
-.PHONY: help venv node-deps proto-baseline demo test lint typecheck protos stack-up stack-down clean
+.PHONY: help venv node-deps proto-baseline demo notebook test lint typecheck protos stack-up stack-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,13 @@ proto-baseline: node-deps  ## Snapshot protos/ as released (protos/releases/v$(P
 protos: venv  ## Generate the Python gRPC stubs from protos/
 	@if [ -x scripts/gen_protos.sh ]; then scripts/gen_protos.sh; else echo "no protos yet"; fi
 
+# `make demo DEMO_ARGS=-v` also shows dbt's, Airflow's and the libraries' logs (else in .klinehouse/logs/).
+DEMO_ARGS ?=
 demo: venv  ## Run the whole pipeline on the embedded local stack
-	$(BIN)/python -m app.demo
+	$(BIN)/python -m app.demo $(DEMO_ARGS)
+
+notebook: venv  ## Write notebooks/explore_and_model.ipynb from its .py and run it on the settings' warehouse
+	$(BIN)/python -m app.notebook notebooks/explore_and_model.py
 
 test: venv node-deps  ## Run the import-layer contracts and the test suite (starts its own private stack)
 	$(BIN)/lint-imports

@@ -35,6 +35,8 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from klinehouse.klines import MARKETS  # noqa: E402 (after the path insert)
+
 KLINES_PATH = {"spot": "/api/v3/klines", "usdm": "/fapi/v1/klines", "coinm": "/dapi/v1/klines"}
 
 
@@ -111,7 +113,7 @@ def main() -> None:
     from devstack.stack.private import private_stack
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--market", choices=["spot", "usdm", "coinm"], default="spot")
+    parser.add_argument("--market", choices=MARKETS, default="spot")
     parser.add_argument("--seconds", type=float, default=70.0)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--symbols", type=int, default=5)
@@ -146,7 +148,7 @@ def main() -> None:
         rate = limit * 0.96 / 60 / kline_weight(market, page) * page  # candles/s the pacer allows
         per_symbol = int(rate * args.seconds / len(symbols))
         start = datetime(2021, 1, 1, tzinfo=UTC)
-        end = start + timedelta(minutes=per_symbol - 1)
+        end = start + timedelta(minutes=per_symbol)  # exclusive
         request = ExtractRequest(
             market, symbols, ["1m"], start=start, end=end, source="rest", load=False, dry_run=True
         )

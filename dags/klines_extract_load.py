@@ -73,7 +73,10 @@ def klines_extract_load() -> None:
 
         from app.orchestration import tasks
 
-        summary = tasks.summarise_loads(stats, window)
+        # `stats` is a lazy sequence of the mapped loads' XComs: each iteration reads on until
+        # an item is missing, which Airflow logs as "[error] XCom not found". One slice reads
+        # them all in one request and never past the end.
+        summary = tasks.summarise_loads(stats[:], window)
         if not summary["changed"]:
             raise AirflowSkipException(f"no new or revised klines in {window}: marts are current")
         get_current_context()["outlet_events"][RAW_KLINES].extra = summary

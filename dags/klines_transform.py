@@ -27,13 +27,24 @@ from app.orchestration.assets import MARTS, RAW_KLINES
     doc_md=__doc__,
 )
 def klines_transform() -> None:
-    marts = DbtTaskGroup(
-        group_id="dbt",
-        project_config=dbt.project_config(),
-        profile_config=dbt.profile_config(),
-        execution_config=dbt.execution_config(),
-        render_config=dbt.render_config(),
-        operator_args=dbt.operator_args(),
+    @task(retries=0)
+    def dbt_manifest_missing() -> None:
+        """Stands in for the dbt tasks when the DAG was parsed without a dbt manifest."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(dbt.missing_manifest_message())
+
+    marts = (
+        DbtTaskGroup(
+            group_id="dbt",
+            project_config=dbt.project_config(),
+            profile_config=dbt.profile_config(),
+            execution_config=dbt.execution_config(),
+            render_config=dbt.render_config(),
+            operator_args=dbt.operator_args(),
+        )
+        if dbt.has_manifest()
+        else dbt_manifest_missing()
     )
 
     @task(outlets=[MARTS], retries=0)

@@ -33,7 +33,10 @@ def validate(
 ) -> None:
     """Run the Great Expectations checkpoint; exit 1 and name each failure when data is bad.
 
-    Data Docs (HTML) are written to <KLINEHOUSE_HOME>/quality/data_docs/index.html.
+    Data Docs (HTML, readable offline) are written to
+    <KLINEHOUSE_HOME>/quality/data_docs/index.html; each run is named after its suites and
+    window (e.g. raw_klines__since-2025-05-01T000000Z__as-of-now) and the index shows
+    what this command prints, the failing rows' keys included.
     """
     from expectations.gate import validate as run_gate
 

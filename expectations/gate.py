@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
-from expectations import project
+from great_expectations.core.run_identifier import RunIdentifier
+
+from expectations import docs, project
 from expectations.report import Failure, ValidationReport
 from expectations.suites import SUITE_NAMES, SUITES, SuiteSpec
 from expectations.window import AS_OF_SETTING, SINCE_SETTING
@@ -85,6 +88,13 @@ def validate(
     }
     env[project.RESULTS_DIR_VAR] = str(state / "validations")
     env[project.DOCS_DIR_VAR] = str(state / "data_docs")
+    run_name = docs.run_name(
+        [spec.name for spec in chosen],
+        every_suite=len(chosen) == len(SUITES),
+        since=window,
+        as_of=clock,
+    )
+    run_time = datetime.now(UTC)
     with _RUN_LOCK, temporary_environ(env):
         context = project.open_context()
         project.sync(context)
@@ -93,11 +103,17 @@ def validate(
         else:
             names = [project.suite_checkpoint(spec.name) for spec in chosen]
         try:
-            results = [context.checkpoints.get(name).run() for name in names]
+            run_id = RunIdentifier(run_name=run_name, run_time=run_time)
+            results = [context.checkpoints.get(n).run(run_id=run_id) for n in names]
             project.build_docs(context, results)
         finally:
             _dispose_engines(context)
-    return _report(results, chosen, schemas, window, clock, state / "data_docs" / "index.html")
+        report = _report(
+            results, chosen, schemas, window, clock, state / "data_docs" / "index.html"
+        )
+        report = replace(report, run_name=run_name)
+        docs.publish(report, run_time, state / "data_docs")  # while no other run writes the index
+    return report
 
 
 def _chosen_suites(names: Sequence[str] | None) -> list[SuiteSpec]:

@@ -39,6 +39,7 @@ class ValidationReport:
     as_of: str | None  # the run's clock when not the database's now()
     data_docs: Path | None  # index.html of the Data Docs site
     statistics: Mapping[str, Any] = field(default_factory=dict)
+    run_name: str = ""  # the run in Data Docs: its suites and window (expectations.docs)
 
     def summary(self) -> str:
         window = f"since {self.since}" if self.since else "whole tables"
@@ -51,7 +52,8 @@ class ValidationReport:
         )
         lines = [head, *(f"  FAIL {f.describe()}" for f in self.failures)]
         if self.data_docs:
-            lines.append(f"  Data Docs: {self.data_docs.as_uri()}")
+            run = f" (run {self.run_name})" if self.run_name else ""
+            lines.append(f"  Data Docs: {self.data_docs.as_uri()}{run}")
         return "\n".join(lines)
 
 

@@ -74,39 +74,55 @@ def verify_checksum(data: bytes, checksum_text: str, *, what: str) -> None:
 def _csv_bytes(data: bytes, what: str) -> bytes:
     if not data.startswith(b"PK"):
         return data
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        members = [n for n in zf.namelist() if n.lower().endswith(".csv")]
-        if len(members) != 1:
-            raise KlineParseError(f"{what}: expected one CSV inside the zip, found {members}")
-        return zf.read(members[0])
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = [n for n in zf.namelist() if n.lower().endswith(".csv")]
+            if len(members) != 1:
+                raise KlineParseError(f"{what}: expected one CSV inside the zip, found {members}")
+            return zf.read(members[0])
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise KlineParseError(f"{what}: not a readable zip (truncated or corrupt: {exc})") from exc
+
+
+def _check_field_counts(text: bytes, what: str) -> None:
+    """Every line holds the 12 fields: a truncated last line or a short row is refused
+    (polars would fill the missing fields with NULL)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.count(b",") + 1
+        if fields != len(ARRAY_FIELDS):
+            cut = " (truncated?)" if number == len(text.splitlines()) else ""
+            raise KlineParseError(
+                f"{what}: line {number}: expected {len(ARRAY_FIELDS)} fields, found "
+                f"{fields}{cut}; the file was refused (nothing loaded)"
+            )
 
 
 def read_archive_csv(
-    path_or_bytes: str | Path | bytes, *, market: str, symbol: str, interval: str
+    path_or_bytes: str | Path | bytes,
+    *,
+    market: str,
+    symbol: str,
+    interval: str,
+    what: str | None = None,
 ) -> pl.DataFrame:
-    """One archive CSV (or zip of it) in the kline schema, source 'archive'."""
+    """One archive CSV (or zip of it) in the kline schema, source 'archive'.
+
+    Errors name `what` (default: the path, or the series for bytes), the line and the field."""
     if isinstance(path_or_bytes, bytes):
-        data, what = path_or_bytes, f"{symbol} {interval} archive"
+        data, what = path_or_bytes, what or f"{symbol} {interval} archive"
     else:
         path = Path(path_or_bytes)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise KlinehouseError(f"{path}: cannot read archive: {exc.strerror}") from exc
-        what = str(path)
+        what = what or str(path)
     text = _csv_bytes(data, what)
     if not text.strip():
-        return to_klines(
-            pl.DataFrame(
-                {f: [] for f in ARRAY_FIELDS}, schema=dict.fromkeys(ARRAY_FIELDS, pl.String)
-            ),
-            market=market,
-            symbol=symbol,
-            interval=interval,
-            source="archive",
-            time_unit="ms",
-            what=what,
-        )
+        raise KlineParseError(f"{what}: empty file (no kline rows)")
+    _check_field_counts(text, what)
     try:
         raw = pl.read_csv(
             io.BytesIO(text), has_header=False, infer_schema=False, new_columns=list(ARRAY_FIELDS)
@@ -117,16 +133,20 @@ def read_archive_csv(
         raise KlineParseError(f"{what}: expected 12 columns, found {raw.width}")
     # A header row is recognised by content: its open_time field is not a number.
     first = (raw["open_time"][0] or "").strip() if raw.height else ""
-    if raw.height and not first.isdigit():
+    header = bool(raw.height and not first.isdigit())
+    if header:
         raw = raw.slice(1)
+    if not raw.height:
+        raise KlineParseError(f"{what}: a header only (no kline rows)")
     return to_klines(
         raw,
         market=market,
         symbol=symbol,
         interval=interval,
         source="archive",
-        time_unit=None if raw.height else "ms",
+        time_unit=None,
         what=what,
+        first_line=2 if header else 1,
     )
 
 

@@ -20,15 +20,19 @@ from klinehouse import klines, times
 
 
 def _echo_summary(summary: RunSummary, title: str) -> None:
+    from klinehouse import redact
+
     click.echo(f"{title}:")
     for line in summary.lines():
-        click.echo(line)
+        click.echo(redact.mask(line))  # a failure may quote a database or S3 error
     if summary.failures:
         sys.exit(1)
 
 
 def _log(line: str) -> None:
-    click.echo(line, err=True)
+    from klinehouse import redact
+
+    click.echo(redact.mask(line), err=True)
 
 
 class RichProgress:
@@ -89,6 +93,13 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
         ) from None
 
 
+_ACCEPT_REVISIONS = click.option(
+    "--accept-revisions",
+    is_flag=True,
+    help="Load even when more than a few stored rows (or a close by > 1 %) would be revised.",
+)
+
+
 @click.command("extract")
 @click.option("--market", type=click.Choice(klines.MARKETS), default="spot", show_default=True)
 @click.option("--symbol", "symbols", multiple=True, help="Symbol, e.g. BTCUSDT (repeatable).")
@@ -102,7 +113,11 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     "--start",
     help="First open_time (UTC), e.g. 2024-01-01. Default: resume after the newest stored candle.",
 )
-@click.option("--end", help="Last open_time (UTC). Default: now (closed candles only).")
+@click.option(
+    "--end",
+    help="End (UTC), exclusive: the bar opening at --end is not fetched. Default: now "
+    "(closed candles only).",
+)
 @click.option(
     "--source", type=click.Choice(["auto", "rest", "archive"]), default="auto", show_default=True,
     help="auto: archives for whole past months, REST for the tail.",
@@ -112,6 +127,7 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
 )
 @click.option("--dry-run", is_flag=True, help="Fetch and check only; write nothing.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True)
+@_ACCEPT_REVISIONS
 def extract_command(
     market: str,
     symbols: tuple[str, ...],
@@ -124,6 +140,7 @@ def extract_command(
     no_load: bool,
     dry_run: bool,
     workers: int,
+    accept_revisions: bool,
 ) -> None:
     """Fetch klines of any Binance market into the lake and raw.binance_klines."""
     from extract.extractor import Extractor, ExtractRequest
@@ -145,6 +162,7 @@ def extract_command(
         source=source,  # type: ignore[arg-type]
         load=not no_load,
         dry_run=dry_run,
+        accept_revisions=accept_revisions,
     )
     if sys.stderr.isatty():
         with RichProgress() as progress:
@@ -192,11 +210,22 @@ def load_command(run_id: str | None, prefix: str | None) -> None:
     help="Default: from the path (futures/um, futures/cm), else spot.",
 )
 @click.option("--no-load", is_flag=True, help="Write the lake only.")
-def import_archive_command(paths: tuple[str, ...], market: str | None, no_load: bool) -> None:
-    """Import data.binance.vision kline archives: files, directories or URLs (.csv/.zip)."""
+@_ACCEPT_REVISIONS
+def import_archive_command(
+    paths: tuple[str, ...], market: str | None, no_load: bool, accept_revisions: bool
+) -> None:
+    """Import data.binance.vision kline archives: files, directories or URLs (.csv/.zip).
+
+    Each file loads whole or not at all; exit 1 names each file that failed and why."""
     from extract.importers import import_archive_run
 
-    summary = import_archive_run(paths, market=market, load=not no_load, progress=_log)
+    summary = import_archive_run(
+        paths,
+        market=market,
+        load=not no_load,
+        progress=_log,
+        accept_revisions=accept_revisions,
+    )
     _echo_summary(summary, "import-archive")
 
 
@@ -204,9 +233,20 @@ def import_archive_command(paths: tuple[str, ...], market: str | None, no_load: 
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--market", type=click.Choice(klines.MARKETS), required=True)
 @click.option("--no-load", is_flag=True, help="Write the lake only.")
-def import_freqtrade_command(directory: str, market: str, no_load: bool) -> None:
-    """Import freqtrade data files (BTC_USDT-1h.json|feather|parquet) of a directory."""
+@_ACCEPT_REVISIONS
+def import_freqtrade_command(
+    directory: str, market: str, no_load: bool, accept_revisions: bool
+) -> None:
+    """Import freqtrade data files (BTC_USDT-1h.json|feather|parquet) of a directory.
+
+    Each file loads whole or not at all; exit 1 names each file that failed and why."""
     from extract.importers import import_freqtrade_run
 
-    summary = import_freqtrade_run(directory, market=market, load=not no_load, progress=_log)
+    summary = import_freqtrade_run(
+        directory,
+        market=market,
+        load=not no_load,
+        progress=_log,
+        accept_revisions=accept_revisions,
+    )
     _echo_summary(summary, "import-freqtrade")

@@ -7,8 +7,12 @@ data.binance.vision archives (checksummed) and the rest from REST; `rest` and
 `archive` force one. Pages and archive files of all series are fetched by one
 thread pool sharing one weight pacer; each series is then preprocessed, written
 to the lake and loaded as it completes. A series that fails (unknown symbol,
-checksum mismatch, retries exhausted) is reported by name, loads nothing, and
-does not stop the others.
+retries exhausted, the database or the lake gone for longer than the bounded
+retries) is reported by name, loads nothing, and does not stop the others.
+
+`--end` is exclusive (the bar opening at `--end` is not fetched), over REST and
+archives alike; a `--start` before Binance's first kline is clamped to it.
+With `--source auto` a month whose archive fails its checksum comes from REST.
 """
 
 from __future__ import annotations
@@ -18,21 +22,30 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import polars as pl
 
 from extract import archive, lake_store
-from extract.frames import collapse_duplicates, invariant_violations
-from extract.importers import ingest_objects
+from extract.frames import KlineParseError, collapse_duplicates, invariant_violations
+from extract.importers import ingest_file
 from extract.rest import RestSource, rows_to_frame
+from extract.revisions import RevisionRefused
 from extract.summary import RunSummary
 from klinehouse import db, klines
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import Settings, get_settings
 
 Source = Literal["auto", "rest", "archive"]
+T = TypeVar("T")
 _PAGES_PER_TASK = 4  # a time range is split so that workers fetch one series in parallel
+# Binance's first klines (spot opened in July 2017): an earlier --start is clamped to this.
+BINANCE_FIRST_KLINE = datetime(2017, 7, 1, tzinfo=UTC)
+# A series whose load meets a lost database or lake is retried this often, with backoff.
+SERIES_ATTEMPTS = 5
+SERIES_BACKOFF_SECONDS = 0.5
+# Deterministic failures: retrying cannot help.
+_FINAL_ERRORS = (KlineParseError, RevisionRefused, archive.ChecksumMismatch)
 
 
 class ProgressSink(Protocol):
@@ -51,6 +64,7 @@ class ExtractRequest:
     source: Source = "auto"
     load: bool = True
     dry_run: bool = False  # fetch and preprocess only: nothing written to the lake or raw
+    accept_revisions: bool = False  # load even what extract.revisions would refuse
 
 
 @dataclass
@@ -150,10 +164,30 @@ class Extractor:
         self.rest = rest or RestSource(request.market, settings=self.settings)
         self.summary = RunSummary(run_id=lake_store.new_run_id())
 
+    def _check_range(self, now_ms: int) -> None:
+        start, end = self.request.start, self.request.end
+        now = datetime.fromtimestamp(now_ms / 1000, UTC)
+        if start is not None and start >= now:
+            raise KlinehouseError(
+                f"--start {start.isoformat()} is in the future (the server's time is "
+                f"{now.isoformat(timespec='seconds')})"
+            )
+        if start is not None and end is not None and start >= end:
+            raise KlinehouseError(
+                f"--start {start.isoformat()} is not before --end {end.isoformat()} "
+                "(--end is exclusive)"
+            )
+        if end is not None and end <= BINANCE_FIRST_KLINE:
+            raise KlinehouseError(
+                f"--end {end.isoformat()} is before Binance's first klines "
+                f"({BINANCE_FIRST_KLINE.date().isoformat()})"
+            )
+
     def run(self) -> RunSummary:
         started = time.monotonic()
         market = self.request.market
         now_ms = self.rest.server_time_ms()
+        self._check_range(now_ms)
         objects: list[lake_store.LakeObject] = []
         with ThreadPoolExecutor(self.workers) as pool:
             series = [
@@ -165,24 +199,50 @@ class Extractor:
             for s in series:
                 try:
                     frames = [f.result() for f in s.futures]
-                except KlinehouseError as exc:
+                except Exception as exc:  # one series fails, the run goes on
                     for f in s.futures:
                         f.cancel()
-                    self._fail(s.label, str(exc))
+                    self._fail(s.label, _reason(exc))
                     continue
-                objects += self._finish(s, frames, now_ms)
-        lake_store.write_manifest(
-            self.summary.run_id,
-            objects,
-            {"command": "extract", "market": market, "source": self.request.source},
-            self.settings,
-        )
+                try:
+                    objects += self._finish(s, frames, now_ms)
+                except Exception as exc:
+                    self._fail(s.label, _reason(exc))
+        try:
+            self._with_retries(
+                "run manifest",
+                lambda: lake_store.write_manifest(
+                    self.summary.run_id,
+                    objects,
+                    {"command": "extract", "market": market, "source": self.request.source},
+                    self.settings,
+                ),
+            )
+        except Exception as exc:
+            self.summary.failures.append(f"run manifest {self.summary.run_id}: {_reason(exc)}")
         counters = self.rest.counters
         self.summary.requests += counters.requests
         self.summary.throttled += counters.throttled
         self.summary.retries += counters.retries
         self.summary.seconds = time.monotonic() - started
         return self.summary
+
+    def _with_retries(self, label: str, work: Callable[[], T]) -> T:
+        """`work`, retried with exponential backoff while the database or lake is away."""
+        for attempt in range(1, SERIES_ATTEMPTS + 1):
+            try:
+                return work()
+            except _FINAL_ERRORS:
+                raise
+            except Exception as exc:
+                if attempt == SERIES_ATTEMPTS:
+                    raise KlinehouseError(
+                        f"gave up after {attempt} attempts: {_reason(exc)}"
+                    ) from exc
+                self.summary.retries += 1
+                self.log(f"{self.request.market} {label}: retrying ({_reason(exc)})")
+                time.sleep(SERIES_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     def _fail(self, label: str, message: str) -> None:
         self.summary.failures.append(f"{self.request.market} {label}: {message}")
@@ -196,13 +256,28 @@ class Extractor:
         label = f"{symbol} {interval}"
         if self.request.start is not None:
             start_ms = _ms(self.request.start)
+            if start_ms < _ms(BINANCE_FIRST_KLINE):
+                self.log(
+                    f"{self.request.market} {label}: --start {self.request.start.date()} is "
+                    f"before Binance's first klines: starting at {BINANCE_FIRST_KLINE.date()}"
+                )
+                start_ms = _ms(BINANCE_FIRST_KLINE)
         else:
-            latest = stored_latest(self.request.market, symbol, interval, self.url)
+            try:
+                latest = self._with_retries(
+                    label, lambda: stored_latest(self.request.market, symbol, interval, self.url)
+                )
+            except Exception as exc:
+                self._fail(label, _reason(exc))
+                return None
             if latest is None:
                 self._fail(label, "nothing stored yet: give --start for the first backfill")
                 return None
             start_ms = _ms(latest) + 1
-        end_ms = now_ms - 1 if self.request.end is None else min(_ms(self.request.end), now_ms - 1)
+        # --end is exclusive: the last open_time fetched is 1 ms before it.
+        end_ms = (
+            now_ms - 1 if self.request.end is None else min(_ms(self.request.end) - 1, now_ms - 1)
+        )
         s = _Series(symbol, interval, start_ms, end_ms)
         step = klines.interval_length(interval)
         total = int((end_ms - start_ms) // (step.total_seconds() * 1000)) + 1 if step else None
@@ -247,8 +322,13 @@ class Extractor:
                 self.log(f"{url}: not published; nothing for {period}")
                 return pl.DataFrame(schema=klines.polars_schema())
             return self._rest_chunk(s, a, b)  # not published (yet): REST covers the month
+        except archive.ChecksumMismatch as exc:
+            if self.request.source == "archive":
+                raise
+            self.log(f"{exc}; {s.label} {period} comes from REST instead")
+            return self._rest_chunk(s, a, b)
         df = archive.read_archive_csv(
-            data, market=self.request.market, symbol=s.symbol, interval=s.interval
+            data, market=self.request.market, symbol=s.symbol, interval=s.interval, what=url
         )
         if self.progress:
             self.progress.advance(s.label, df.height)
@@ -265,24 +345,44 @@ class Extractor:
         now = datetime.fromtimestamp(now_ms / 1000, UTC)
         forming = df["close_time"] >= now
         self.summary.dropped_forming += int(forming.sum())
-        df, dropped = collapse_duplicates(df.filter(~forming))
-        self.summary.duplicates_collapsed += dropped
-        self.summary.add_violations(invariant_violations(df))
+        df = df.filter(~forming)
         if self.request.dry_run:
+            df, dropped = collapse_duplicates(df)
+            self.summary.duplicates_collapsed += dropped
+            self.summary.add_violations(invariant_violations(df))
             if self.progress:
                 self.progress.finish(s.label, f"{df.height} rows (dry run)")
             self.log(f"{self.request.market} {s.label}: {df.height} rows (dry run)")
             return []
-        objects, stats = ingest_objects(
-            df, load=self.request.load, url=self.url, settings=self.settings
+        before = self.summary.load
+        objects = self._with_retries(
+            s.label,
+            lambda: ingest_file(
+                df,
+                self.summary,
+                what=f"{self.request.market} {s.label}",
+                load=self.request.load,
+                url=self.url,
+                settings=self.settings,
+                accept_revisions=self.request.accept_revisions,
+            ),
         )
-        self.summary.written_to_lake += df.height
-        self.summary.load = self.summary.load + stats
-        message = f"{df.height} rows, {stats.inserted} new, {stats.revised} revised"
+        inserted = self.summary.load.inserted - before.inserted
+        revised = self.summary.load.revised - before.revised
+        message = f"{df.height} rows, {inserted} new, {revised} revised"
         if self.progress:
             self.progress.finish(s.label, message)
         self.log(f"{self.request.market} {s.label}: {message}")
         return objects
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the message of our own errors, else the type and the first line."""
+    text = str(exc).strip()
+    if isinstance(exc, KlinehouseError):
+        return text or type(exc).__name__
+    first = text.splitlines()[0][:200] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def run_extract(

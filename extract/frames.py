@@ -71,11 +71,17 @@ def to_klines(
     source: str,
     time_unit: TimeUnit | None,
     what: str,
+    first_line: int | None = None,
 ) -> pl.DataFrame:
     """Parse a frame of string columns into the kline schema.
 
     Missing optional columns become NULL; a missing close_time follows from the
-    interval (open_time + interval - 1 ms). `what` names the input in errors.
+    interval (open_time + interval - 1 ms). `what` names the input in errors; with
+    `first_line` (the file line of the frame's first row) errors name file lines.
+    Binance's decimals (archive, REST, stream) must be plain text with at most 8
+    decimals: anything else (`2.00930E+07` from a spreadsheet, a 9th decimal that
+    would be rounded) is refused, never silently changed. freqtrade's float64
+    values (source 'import') are rounded to 8 decimals.
     """
     klines.check_market(market)
     length = klines.interval_length(interval)
@@ -112,12 +118,55 @@ def to_klines(
         else:
             raise KlineParseError(f"{what}: required column {col.name!r} is missing")
     exprs.append(pl.lit(source).alias("source"))
+    where = _Where(what, first_line)
+    if source != "import":  # freqtrade's floats (1e-05, 0.8199999999) round to 8 decimals
+        _check_decimal_text(raw, where)
     parsed = raw.select(exprs).select(klines.COLUMN_NAMES)
-    _check_parsed(raw, parsed, what)
+    _check_parsed(raw, parsed, where)
     return parsed
 
 
-def _check_parsed(raw: pl.DataFrame, parsed: pl.DataFrame, what: str) -> None:
+class _Where:
+    """Names a row of an input in errors: `file: line 7` or `source: row 7`."""
+
+    def __init__(self, what: str, first_line: int | None) -> None:
+        self.what, self.first_line = what, first_line
+
+    def __call__(self, index: int) -> str:
+        if self.first_line is None:
+            return f"{self.what}: row {index + 1}"
+        return f"{self.what}: line {index + self.first_line}"
+
+
+_PLAIN_DECIMAL = rf"^[+-]?\d+(\.\d{{0,{klines.DECIMAL_SCALE}}})?$"
+
+
+def _check_decimal_text(raw: pl.DataFrame, where: _Where) -> None:
+    """Refuse decimal text that is not plain or needs more than 8 decimals (rounding)."""
+    names = [c.name for c in klines.COLUMNS if c.dtype == klines.DECIMAL and c.name in raw.columns]
+    if not names:
+        return
+    flags = raw.select(
+        (
+            pl.col(n).is_not_null()
+            & (pl.col(n).str.strip_chars() != "")
+            & ~pl.col(n).str.strip_chars().str.contains(_PLAIN_DECIMAL)
+        ).alias(n)
+        for n in names
+    )
+    if not flags.select(pl.any_horizontal(pl.all().any())).item():
+        return
+    for name in names:
+        if flags[name].any():
+            row = int(flags[name].arg_true()[0])
+            text = str(raw[name][row]).strip()
+            raise KlineParseError(
+                f"{where(row)}, field {name!r}: {text[:40]!r} is not a plain decimal with at "
+                f"most {klines.DECIMAL_SCALE} decimals; the file was refused (nothing loaded)"
+            )
+
+
+def _check_parsed(raw: pl.DataFrame, parsed: pl.DataFrame, where: _Where) -> None:
     """Every non-empty text value must have parsed: name the first one that did not."""
     names = [n for n in parsed.columns if n in raw.columns]
     both = pl.concat(
@@ -138,7 +187,7 @@ def _check_parsed(raw: pl.DataFrame, parsed: pl.DataFrame, what: str) -> None:
         if flags[name].any():
             row = int(flags[name].arg_true()[0])
             raise KlineParseError(
-                f"{what}: row {row + 1}, column {name!r}: cannot parse {raw[name][row]!r} "
+                f"{where(row)}, field {name!r}: cannot parse {str(raw[name][row])[:40]!r} "
                 f"as {parsed.schema[name]}"
             )
 

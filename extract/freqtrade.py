@@ -35,20 +35,52 @@ def parse_freqtrade_name(name: str) -> tuple[str, str]:
     return match["base"] + match["quote"], match["tf"]
 
 
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a price or a volume")
+
+
 def _read_json(path: Path) -> pl.DataFrame:
     try:
-        # parse_float/parse_int=str keep each number's exact text.
-        rows = json.loads(path.read_text(), parse_float=str, parse_int=str)
+        # parse_float/parse_int=str keep each number's exact text; NaN/Infinity are refused.
+        rows = json.loads(
+            path.read_text(), parse_float=str, parse_int=str, parse_constant=_refuse_constant
+        )
+    except RecursionError:
+        raise KlineParseError(f"{path}: not a freqtrade JSON file: nested too deeply") from None
     except (OSError, ValueError) as exc:
         raise KlineParseError(f"{path}: not a freqtrade JSON file: {exc}") from exc
     if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) < 6 for r in rows):
         raise KlineParseError(
             f"{path}: expected a list of [open_time_ms, open, high, low, close, volume] rows"
         )
-    columns = list(zip(*(r[:6] for r in rows), strict=True)) if rows else [()] * 6
+    if not rows:
+        raise KlineParseError(f"{path}: empty file (no kline rows)")
+    for index, row in enumerate(rows):
+        for name, value in zip(_OHLCV, row[:6], strict=True):
+            if not isinstance(value, str):  # true, null, a nested list or object
+                shown = json.dumps(value)[:40]
+                raise KlineParseError(
+                    f"{path}: row {index + 1}, field {name!r}: {shown} is not a number; "
+                    "the file was refused (nothing loaded)"
+                )
+    columns = list(zip(*(r[:6] for r in rows), strict=True))
     return pl.DataFrame(
         {name: list(values) for name, values in zip(_OHLCV, columns, strict=True)},
         schema=dict.fromkeys(_OHLCV, pl.String),
+    )
+
+
+def _as_milliseconds(df: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """open_time in ms: freqtrade files in epoch seconds (10 digits) are detected, not 1970."""
+    text = df["open_time"].str.strip_chars()
+    digits = set(text.str.len_chars().unique().to_list())
+    if digits <= {9, 10} and text.str.contains(r"^\d+$").all():
+        return df.with_columns(open_time=text + "000")
+    if digits <= {12, 13}:
+        return df
+    raise KlineParseError(
+        f"{path}: field 'open_time' must be all epoch milliseconds (13 digits) or all epoch "
+        f"seconds (10 digits), found digit counts {sorted(d for d in digits if d is not None)}"
     )
 
 
@@ -87,6 +119,9 @@ def read_freqtrade(
         symbol = symbol or name_symbol
         interval = interval or name_interval
     raw = _read_json(path) if path.suffix == ".json" else _read_columnar(path)
+    if raw.is_empty():
+        raise KlineParseError(f"{path}: empty file (no kline rows)")
+    raw = _as_milliseconds(raw, path)
     return to_klines(
         raw,
         market=market,

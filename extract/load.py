@@ -1,9 +1,10 @@
 """Load kline frames into raw.binance_klines: COPY into a staging table, then one upsert.
 
 Each batch is one transaction: CSV COPY into a temporary table (the fastest way
-psycopg offers to move rows), then `INSERT … ON CONFLICT DO UPDATE … WHERE` the
-values differ, so a reload of the same rows writes nothing and a row Binance
-revised is updated and counted. `xmax = 0` on the returned rows tells an insert
+psycopg offers to move rows), then one `INSERT … ON CONFLICT DO UPDATE` of only the
+staged rows that are new or differ from raw (a join on the key filters the rest
+out first), so a reload of the same rows writes, locks and (on TimescaleDB)
+decompresses nothing, and a row Binance revised is updated and counted. `xmax = 0` on the returned rows tells an insert
 from an update. Columns a source lacks (NULL, e.g. freqtrade's trade count) never
 erase values already stored. When raw holds nothing yet in a batch's key ranges,
 the batch is COPYed straight into raw (see `_load_batch`).
@@ -51,8 +52,8 @@ class LoadStats:
 
 
 def loader_url() -> str:
-    """DATABASE_URL: the README documents it as the URL loads run as."""
-    return get_settings().require_database_url()
+    """LOADER_DATABASE_URL (klinehouse_loader), else DATABASE_URL: the URL loads run as."""
+    return get_settings().loader_url()
 
 
 def conform(df: pl.DataFrame) -> pl.DataFrame:
@@ -76,32 +77,65 @@ def _stage_ddl() -> sql.Composed:
 
 def _upsert_sql() -> sql.Composed:
     names = sql.SQL(", ").join(map(sql.Identifier, klines.COLUMN_NAMES))
+    staged = sql.SQL(", ").join(
+        sql.SQL("s.{}").format(sql.Identifier(n)) for n in klines.COLUMN_NAMES
+    )
     keys = sql.SQL(", ").join(map(sql.Identifier, klines.KEY))
+    joined = sql.SQL(" AND ").join(
+        sql.SQL("r.{0} = s.{0}").format(sql.Identifier(k)) for k in klines.KEY
+    )
     compared = [c for c in klines.COLUMNS if c.name in klines.VALUE_COLUMNS and c.name != "source"]
 
-    def incoming(c: klines.Column) -> sql.Composable:
+    def incoming(c: klines.Column, new: str, old: str = "t") -> sql.Composable:
         # A NULL from a source that lacks the column keeps what is stored.
         if c.nullable:
-            return sql.SQL("COALESCE(EXCLUDED.{0}, t.{0})").format(sql.Identifier(c.name))
-        return sql.SQL("EXCLUDED.{}").format(sql.Identifier(c.name))
+            return sql.SQL("COALESCE({1}.{0}, {2}.{0})").format(
+                sql.Identifier(c.name), sql.SQL(new), sql.SQL(old)
+            )
+        return sql.SQL("{1}.{0}").format(sql.Identifier(c.name), sql.SQL(new))
+
+    def differs(new: str, old: str) -> sql.Composable:
+        stored = sql.SQL(", ").join(
+            sql.SQL("{}.{}").format(sql.SQL(old), sql.Identifier(c.name)) for c in compared
+        )
+        return sql.SQL("({}) IS DISTINCT FROM ({})").format(
+            stored, sql.SQL(", ").join(incoming(c, new, old) for c in compared)
+        )
 
     updates = sql.SQL(", ").join(
         [
-            *(sql.SQL("{} = {}").format(sql.Identifier(c.name), incoming(c)) for c in compared),
+            *(
+                sql.SQL("{} = {}").format(sql.Identifier(c.name), incoming(c, "EXCLUDED"))
+                for c in compared
+            ),
             sql.SQL("source = EXCLUDED.source"),
             sql.SQL("ingested_at = now()"),
         ]
     )
-    old = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c.name)) for c in compared)
-    new = sql.SQL(", ").join(incoming(c) for c in compared)
+    # Unchanged rows are filtered out against raw (a join on the key) before the INSERT: fed
+    # to ON CONFLICT they would be row-locked for nothing, and on TimescaleDB they decompress
+    # the chunks they touch. The ON CONFLICT WHERE still guards a row a concurrent writer
+    # landed after the join looked.
     return sql.SQL(
         "WITH changed AS ("
-        " INSERT INTO {table} AS t ({names}) SELECT {names} FROM {stage}"
+        " INSERT INTO {table} AS t ({names})"
+        " SELECT {staged} FROM {stage} AS s LEFT JOIN {table} AS r ON {joined}"
+        " WHERE r.open_time IS NULL OR {differs_staged}"
         " ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-        " WHERE ({old}) IS DISTINCT FROM ({new})"
+        " WHERE {differs_excluded}"
         " RETURNING (t.xmax = 0) AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM changed"
-    ).format(table=TABLE, names=names, stage=STAGE, keys=keys, updates=updates, old=old, new=new)
+    ).format(
+        table=TABLE,
+        names=names,
+        staged=staged,
+        stage=STAGE,
+        joined=joined,
+        differs_staged=differs("s", "r"),
+        keys=keys,
+        updates=updates,
+        differs_excluded=differs("EXCLUDED", "t"),
+    )
 
 
 def _csv(df: pl.DataFrame) -> bytes:

@@ -21,6 +21,7 @@ class RunSummary:
     retries: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)  # one clear line per failed symbol/file
+    revisions: list[str] = field(default_factory=list)  # one line per stored row revised
 
     def add_violations(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():
@@ -54,5 +55,6 @@ class RunSummary:
             ("seconds", f"{self.seconds:.1f}"),
         ]
         out = [f"  {name:<28} {value}" for name, value in rows]
+        out += [f"  revised: {line}" for line in self.revisions]
         out += [f"  FAILED: {line}" for line in self.failures]
         return out

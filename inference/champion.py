@@ -19,6 +19,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from inference.store import Store
+from klinehouse import redact
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,6 @@ class ChampionHolder:
             self.error = None
             log.info("champion model %s loaded", model.version if model else None)
 
-    def poke(self) -> None:
-        self._wake.set()
-
     async def poke_async(self) -> None:
         self._wake.set()
 
@@ -103,7 +101,8 @@ class ChampionHolder:
             except (psycopg.Error, OSError) as exc:
                 log.warning("champion check failed (%s); retrying", exc)
             except Exception as exc:  # a broken model file must not kill the reload loop
-                self.error = f"{type(exc).__name__}: {exc}"
+                # shown to clients in FAILED_PRECONDITION: never an endpoint's credentials
+                self.error = redact.mask(f"{type(exc).__name__}: {exc}")
                 log.exception("loading the champion failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)

@@ -26,6 +26,7 @@ from inference.champion import ChampionHolder, Loader, registry_loader
 from inference.listener import NotifyListener
 from inference.servicers import CandleServicer, PredictionServicer
 from inference.store import Store
+from klinehouse import db, redact
 from klinehouse.settings import Settings, get_settings
 from klinehouse.v1 import (
     candle_service_pb2,
@@ -85,6 +86,9 @@ class Service:
     def __init__(self, config: ServerConfig) -> None:
         if bool(config.tls_cert) != bool(config.tls_key):
             raise ValueError("TLS needs both KLINEHOUSE_GRPC_TLS_CERT and KLINEHOUSE_GRPC_TLS_KEY")
+        # the pool, the listener and the champion log connection failures: never the password
+        redact.install_logging((*redact.url_secrets(config.database_url), config.token))
+        db.check_url(config.database_url)
         self.config = config
         self.store = Store(config.database_url, max_size=config.pool_max_size)
         self.champion = ChampionHolder(

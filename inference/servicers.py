@@ -1,45 +1,38 @@
-"""Thin servicers of klinehouse.v1 over the typed functions of this package.
-
-Every RPC goes through `_unary` / `_stream`, which map expected failures to a
-status naming what was wrong: ServiceError to its own code, a lost database to
-UNAVAILABLE, a statement timeout to DEADLINE_EXCEEDED, anything else to INTERNAL
-(logged) — never UNKNOWN.
+"""Thin servicers of klinehouse.v1 (in the style of grpc's examples): each RPC parses
+its request into typed values, calls the store, the predictor and the advice of this
+package, and builds the proto answer. Failures become statuses in `inference.status`;
+the predictions and their cache live in `inference.predictor`, the advice rule in
+`inference.advice`, the reasons for an empty answer in `inference.missing`.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
-import psycopg
-from psycopg import errors as pg_errors
-from psycopg_pool import PoolTimeout
 
+from inference import missing
+from inference.advice import ranked_advice
 from inference.champion import ChampionHolder, ChampionModel
-from inference.convert import (
-    candle_from_row,
-    duration_from_timedelta,
-    timestamp_from_us,
-)
-from inference.errors import ServiceError, invalid, precondition
+from inference.convert import candle_from_row
+from inference.errors import precondition
 from inference.listener import NotifyListener
+from inference.predictor import Predictor
 from inference.requests import (
     MAX_PAGE,
     CandleRange,
     Series,
     check_unary_size,
-    interval_step,
     parse_page_size,
     parse_range,
     parse_series,
     parse_symbol,
     parse_symbols,
+    parse_time,
 )
-from inference.store import Store, features_frame
+from inference.status import deadline, stream, unary
+from inference.store import Store
 from klinehouse.v1 import (
     candle_service_pb2,
     candle_service_pb2_grpc,
@@ -47,92 +40,7 @@ from klinehouse.v1 import (
     prediction_service_pb2_grpc,
 )
 
-log = logging.getLogger(__name__)
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
 STREAM_BATCH = 1000  # candles per StreamCandles message while replaying
-
-
-def _status_of(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
-    if isinstance(exc, ServiceError):
-        return exc.code, exc.message
-    if isinstance(exc, pg_errors.QueryCanceled):
-        return grpc.StatusCode.DEADLINE_EXCEEDED, "the query ran past the statement timeout"
-    if isinstance(exc, pg_errors.UndefinedTable):
-        return (
-            grpc.StatusCode.FAILED_PRECONDITION,
-            f"the warehouse lacks a table the service reads ({exc.diag.message_primary}): "
-            "run `klinehouse transform`",
-        )
-    if isinstance(exc, pg_errors.InsufficientPrivilege):
-        return (
-            grpc.StatusCode.FAILED_PRECONDITION,
-            f"the service's database role may not read it: {exc.diag.message_primary}",
-        )
-    if isinstance(exc, psycopg.OperationalError | PoolTimeout | OSError):
-        return grpc.StatusCode.UNAVAILABLE, "the warehouse database is unavailable; retry later"
-    if isinstance(exc, TimeoutError):
-        return grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the data was read"
-    return None
-
-
-def _unary(
-    fn: Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]],
-) -> Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]:
-    @functools.wraps(fn)
-    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
-        try:
-            return await fn(self, request, context)
-        except Exception as exc:
-            await _abort(exc, context, fn.__name__)
-            raise  # unreachable: abort raises
-
-    return wrapper
-
-
-def _stream(
-    fn: Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]],
-) -> Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]:
-    @functools.wraps(fn)
-    async def wrapper(
-        self: Any, request: Req, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Resp]:
-        try:
-            async for item in fn(self, request, context):
-                yield item
-        except Exception as exc:
-            await _abort(exc, context, fn.__name__)
-
-    return wrapper
-
-
-async def _abort(exc: Exception, context: grpc.aio.ServicerContext, rpc: str) -> None:
-    if isinstance(exc, grpc.aio.AbortError):
-        raise exc
-    status = _status_of(exc)
-    if status is None:
-        log.exception("%s failed", rpc)
-        status = (grpc.StatusCode.INTERNAL, f"internal error in {rpc}: {type(exc).__name__}")
-    elif status[0] == grpc.StatusCode.UNAVAILABLE:
-        log.warning("%s: database unavailable: %s", rpc, exc)
-    await context.abort(*status)
-
-
-def _timeout(context: grpc.aio.ServicerContext, cap: float = 10.0) -> float:
-    remaining = context.time_remaining()
-    return cap if remaining is None else max(0.001, min(cap, remaining))
-
-
-async def _unknown_series(store: Store, series: Series, symbol: str) -> ServiceError:
-    """Why a series has no rows: an unknown symbol, or a symbol without this interval."""
-    check = await store.check_series(series.market, symbol)
-    if not check.symbol_known:
-        return invalid("symbol", f"no candles of {symbol!r} in market {series.market}")
-    return invalid(
-        "interval",
-        f"{symbol} has no {series.interval} candles in {series.market}; "
-        f"intervals available: {', '.join(check.intervals)}",
-    )
 
 
 # --- candles -------------------------------------------------------------------------
@@ -155,25 +63,23 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
         )
         return CandleRange(series, symbol, start, end)
 
-    @_unary
+    @unary
     async def GetCandles(
         self, request: candle_service_pb2.GetCandlesRequest, context: grpc.aio.ServicerContext
     ) -> candle_service_pb2.GetCandlesResponse:
         r = self._range(request)
         check_unary_size(r)
         rows = await self.store.candles(
-            r.series, [r.symbol], r.start, r.end, limit=MAX_PAGE + 1, timeout=_timeout(context)
+            r.series, [r.symbol], r.start, r.end, limit=MAX_PAGE + 1, timeout=deadline(context)
         )
-        if not rows:
-            check = await self.store.check_series(r.series.market, r.symbol)
-            if not check.symbol_known or r.series.interval not in check.intervals:
-                raise await _unknown_series(self.store, r.series, r.symbol)
+        if not rows and (error := await missing.no_candles(self.store, r.series, r.symbol)):
+            raise error
         m, iv = r.series.market_proto, r.series.interval
         return candle_service_pb2.GetCandlesResponse(
             candles=[candle_from_row(row, m, iv) for row in rows[:MAX_PAGE]]
         )
 
-    @_stream
+    @stream
     async def StreamCandleHistory(
         self,
         request: candle_service_pb2.StreamCandleHistoryRequest,
@@ -190,12 +96,10 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
             yield candle_service_pb2.StreamCandleHistoryResponse(
                 candles=[candle_from_row(row, m, iv) for row in rows]
             )
-        if not sent:
-            check = await self.store.check_series(r.series.market, r.symbol)
-            if not check.symbol_known or r.series.interval not in check.intervals:
-                raise await _unknown_series(self.store, r.series, r.symbol)
+        if not sent and (error := await missing.no_candles(self.store, r.series, r.symbol)):
+            raise error
 
-    @_stream
+    @stream
     async def StreamCandles(
         self, request: candle_service_pb2.StreamCandlesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[candle_service_pb2.StreamCandlesResponse]:
@@ -206,15 +110,15 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
         try:
             last_sent = await self.store.last_open_times(series, symbols)
             for symbol in symbols:
-                if symbol not in last_sent:
-                    check = await self.store.check_series(series.market, symbol)
-                    if not check.symbol_known:
-                        raise invalid(
-                            "symbols", f"no candles of {symbol!r} in market {series.market}"
-                        )
+                if symbol not in last_sent and (
+                    error := await missing.unknown_symbol(
+                        self.store, series.market, symbol, "symbols"
+                    )
+                ):
+                    raise error
             m, iv = series.market_proto, series.interval
             if request.HasField("replay_start_time"):
-                replay_from = request.replay_start_time.ToDatetime(tzinfo=UTC)
+                replay_from = parse_time(request.replay_start_time, "replay_start_time")
                 async for rows in self.store.candle_batches(
                     series, symbols, replay_from, None, batch=STREAM_BATCH
                 ):
@@ -245,84 +149,6 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
 # --- predictions ---------------------------------------------------------------------
 
 
-def advise(p_up: float, model: ChampionModel) -> int:
-    if p_up >= model.buy_threshold:
-        return prediction_service_pb2.ADVICE_BUY
-    if p_up <= model.sell_threshold:
-        return prediction_service_pb2.ADVICE_SELL
-    return prediction_service_pb2.ADVICE_HOLD
-
-
-class Predictor:
-    """The champion's predictions for feature rows, with advice, age and staleness.
-
-    A prediction is a pure function of the model and the feature row, so the
-    champion's outputs are memoised by (model version, feature row): a bar's
-    features are predicted once, however many clients ask until the next bar.
-    """
-
-    def __init__(self, max_entries: int = 8192) -> None:
-        self._max = max_entries
-        self._version: str | None = None
-        self._cache: dict[tuple[Any, ...], tuple[float, float]] = {}
-
-    def _outputs(
-        self, model: ChampionModel, rows: Sequence[tuple[Any, ...]]
-    ) -> list[tuple[float, float]]:
-        if model.version != self._version:
-            self._cache.clear()
-            self._version = model.version
-        keys = [tuple(row) for row in rows]
-        missing = [i for i, key in enumerate(keys) if key not in self._cache]
-        if missing:
-            out = model.predict(features_frame([rows[i] for i in missing]))
-            if len(self._cache) + len(missing) > self._max:
-                self._cache.clear()
-            for i, p_up, ret in zip(
-                missing,
-                out["p_up"].to_list(),
-                out["expected_log_return"].to_list(),
-                strict=True,
-            ):
-                self._cache[keys[i]] = (float(p_up), float(ret))
-        return [self._cache[key] for key in keys]
-
-    def __call__(
-        self,
-        model: ChampionModel,
-        rows: Sequence[tuple[Any, ...]],
-        series: Series,
-        now: datetime | None = None,
-    ) -> list[prediction_service_pb2.Prediction]:
-        if not rows:
-            return []
-        outputs = self._outputs(model, rows)
-        now = now or datetime.now(UTC)
-        step = interval_step(series.interval)
-        result = []
-        for row, (p_up, exp_ret) in zip(rows, outputs, strict=True):
-            symbol, open_us = row[0], row[1]
-            closed = datetime.fromtimestamp(open_us / 1e6, UTC) + step
-            age = max(timedelta(0), now - closed)
-            result.append(
-                prediction_service_pb2.Prediction(
-                    market=series.market_proto,  # type: ignore[arg-type]
-                    symbol=symbol,
-                    interval=series.interval,
-                    p_up=p_up,
-                    expected_log_return=exp_ret,
-                    advice=advise(p_up, model),  # type: ignore[arg-type]
-                    model_version=model.version,
-                    feature_open_time=timestamp_from_us(open_us),
-                    feature_age=duration_from_timedelta(age),
-                    stale=age > 2 * step,
-                    buy_threshold=model.buy_threshold,
-                    sell_threshold=model.sell_threshold,
-                )
-            )
-        return result
-
-
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, store: Store, champion: ChampionHolder, listener: NotifyListener) -> None:
         self.store = store
@@ -349,7 +175,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         features = await self.store.latest_features(series, symbols, timeout=timeout)
         return model, self.predictions(model, features, series)
 
-    @_unary
+    @unary
     async def GetPrediction(
         self,
         request: prediction_service_pb2.GetPredictionRequest,
@@ -357,21 +183,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> prediction_service_pb2.GetPredictionResponse:
         series = parse_series(request.market, request.interval)
         symbol = parse_symbol(request.symbol)
-        _, preds = await self._predict(series, [symbol], _timeout(context))
+        _, preds = await self._predict(series, [symbol], deadline(context))
         if not preds:
-            raise await self._no_features(series, symbol)
+            raise await missing.no_features(self.store, series, symbol)
         return prediction_service_pb2.GetPredictionResponse(prediction=preds[0])
 
-    async def _no_features(self, series: Series, symbol: str) -> ServiceError:
-        check = await self.store.check_series(series.market, symbol)
-        if check.symbol_known and series.interval in check.intervals:
-            return precondition(
-                f"{symbol} {series.interval} has candles but no features yet "
-                "(too little history, or the marts are not built)"
-            )
-        return await _unknown_series(self.store, series, symbol)
-
-    @_stream
+    @stream
     async def StreamPredictions(
         self,
         request: prediction_service_pb2.StreamPredictionsRequest,
@@ -386,7 +203,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             sent = {p.symbol: p.feature_open_time.ToMicroseconds() for p in preds}
             for symbol in symbols:
                 if symbol not in sent:
-                    raise await self._no_features(series, symbol)
+                    raise await missing.no_features(self.store, series, symbol)
             for p in preds:
                 yield prediction_service_pb2.StreamPredictionsResponse(prediction=p)
             while True:
@@ -400,27 +217,17 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         finally:
             self.listener.unsubscribe(sub)
 
-    @_unary
+    @unary
     async def GetAdvice(
         self, request: prediction_service_pb2.GetAdviceRequest, context: grpc.aio.ServicerContext
     ) -> prediction_service_pb2.GetAdviceResponse:
         series = parse_series(request.market, request.interval)
         symbols = parse_symbols(request.symbols, required=False) or None
-        model, preds = await self._predict(series, symbols, _timeout(context))
+        model, preds = await self._predict(series, symbols, deadline(context))
         if symbols is not None:
-            missing = sorted(set(symbols) - {p.symbol for p in preds})
-            if missing:
-                raise await self._no_features(series, missing[0])
+            absent = sorted(set(symbols) - {p.symbol for p in preds})
+            if absent:
+                raise await missing.no_features(self.store, series, absent[0])
         elif not preds:
             raise precondition(f"no features in {series.market} {series.interval}: nothing to rank")
-        ranked = sorted(preds, key=lambda p: p.expected_log_return, reverse=True)
-        response = prediction_service_pb2.GetAdviceResponse(
-            ranked=ranked, model_version=model.version
-        )
-        buys = [p for p in ranked if p.advice == prediction_service_pb2.ADVICE_BUY]
-        sells = [p for p in ranked if p.advice == prediction_service_pb2.ADVICE_SELL]
-        if buys:
-            response.best_buy.CopyFrom(buys[0])
-        if sells:
-            response.worst_sell.CopyFrom(sells[-1])
-        return response
+        return ranked_advice(preds, model.version)

@@ -20,7 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from inference.convert import CANDLE_SELECT
 from inference.requests import Series
-from klinehouse.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from klinehouse.feature_read import feature_columns, feature_schema, feature_select
+from training.registry import CHAMPION_VERSION_SQL
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +29,15 @@ CANDLES = "marts.candles"
 FEATURES_LATEST = "marts.candle_features_latest"
 
 
-FEATURE_COLUMNS = (
-    "symbol",
-    "open_time_us",
-    *NUMERIC_FEATURES,
-    *(c for c in CATEGORICAL_FEATURES if c != "symbol"),
-)
+# a serving read is of one market and interval: the symbol is its only key column
+FEATURE_KEYS = ("symbol",)
+FEATURE_COLUMNS = feature_columns(FEATURE_KEYS)
+_FEATURE_SELECT = feature_select(FEATURE_KEYS).as_string(None)
 
 
 def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
     """Rows of `latest_features` as the frame the champion's predict() takes."""
-    schema: dict[str, pl.DataType] = {name: pl.Float64() for name in FEATURE_COLUMNS}
-    schema["symbol"] = pl.String()
-    schema["open_time_us"] = pl.Int64()
-    for name in CATEGORICAL_FEATURES:
-        schema[name] = pl.String()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.DataFrame(rows, schema=feature_schema(FEATURE_KEYS), orient="row")
 
 
 @dataclass(frozen=True)
@@ -196,14 +190,8 @@ class Store:
     ) -> list[tuple[Any, ...]]:
         """The newest feature row of each symbol (all symbols when `symbols` is None),
         as tuples in the order of `FEATURE_COLUMNS`."""
-        numeric = ", ".join(f"{name}::float8" for name in NUMERIC_FEATURES)
-        categorical = ", ".join(
-            f"{name}::text" for name in CATEGORICAL_FEATURES if name != "symbol"
-        )
         query = (
-            "SELECT DISTINCT ON (symbol) symbol, "
-            "(extract(epoch FROM open_time) * 1000000)::bigint AS open_time_us, "
-            f"{numeric}{', ' + categorical if categorical else ''} "
+            f"SELECT DISTINCT ON (symbol) {_FEATURE_SELECT} "
             f"FROM {FEATURES_LATEST} WHERE market = %s AND interval = %s"
         )
         params: list[Any] = [series.market, series.interval]
@@ -214,7 +202,5 @@ class Store:
         return await self.fetch(query, params, timeout=timeout)
 
     async def champion_version(self) -> str | None:
-        rows = await self.fetch(
-            "SELECT version FROM ml.model_registry WHERE status = 'champion'", []
-        )
+        rows = await self.fetch(CHAMPION_VERSION_SQL, [])
         return str(rows[0][0]) if rows else None

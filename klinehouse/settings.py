@@ -32,6 +32,10 @@ from pydantic_settings import (
 from klinehouse import paths
 from klinehouse.errors import KlinehouseError
 
+# The stack's database URLs belong together (one server, one database): when the
+# environment names the database, the stack's reader/loader URLs for its own are not used.
+_STACK_DATABASE_KEYS = ("database_url", "reader_database_url", "loader_database_url")
+
 
 class _StackSource(PydanticBaseSettingsSource):
     """Lowest-priority source: the connection values of the running local stack."""
@@ -45,7 +49,11 @@ class _StackSource(PydanticBaseSettingsSource):
             state = json.loads(state_file.read_text())
         except (OSError, ValueError):
             return {}
-        return dict(state.get("settings", {}))
+        values = dict(state.get("settings", {}))
+        if os.environ.get("KLINEHOUSE_DATABASE_URL"):
+            for key in _STACK_DATABASE_KEYS:
+                values.pop(key, None)
+        return values
 
 
 class Settings(BaseSettings):
@@ -159,6 +167,10 @@ class Settings(BaseSettings):
 
     def reader_url(self) -> str:
         return self.reader_database_url or self.require_database_url()
+
+    def loader_url(self) -> str:
+        """The URL loads and the ingester write raw as (klinehouse_loader or a member)."""
+        return self.loader_database_url or self.require_database_url()
 
 
 class _EnvironmentOnly(Settings):

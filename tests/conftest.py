@@ -34,13 +34,36 @@ def stack() -> Iterator[Settings]:
         yield settings
 
 
-def _make_template(admin_url: str) -> None:
+def _make_template(owner_url: str) -> None:
+    """Create and migrate the template as the owner, then close it to sessions.
+
+    TimescaleDB keeps background-worker sessions on every database with the extension,
+    and `CREATE DATABASE … TEMPLATE` refuses a source "being accessed by other users":
+    its workers are stopped and new connections disallowed (harmless on plain PostgreSQL).
+    """
+    from devstack.stack.manager import admin_url
+    from klinehouse.db import timescaledb_enabled
     from klinehouse.migrate import upgrade
 
-    with psycopg.connect(_db_url(admin_url, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(_db_url(owner_url, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
-    upgrade(_db_url(admin_url, TEMPLATE_DB))
+    upgrade(_db_url(owner_url, TEMPLATE_DB))
+    superuser = admin_url() or _db_url(owner_url, "postgres")
+    with psycopg.connect(_db_url(superuser, TEMPLATE_DB), autocommit=True) as conn:
+        if timescaledb_enabled(conn):
+            conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                sql.Identifier(TEMPLATE_DB)
+            )
+        )
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (TEMPLATE_DB,),
+        )
 
 
 @pytest.fixture

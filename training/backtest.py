@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -31,6 +32,18 @@ class Advice:
     sell_threshold: float
     allow_short: bool = False
 
+    def signal(self, p_up: float) -> Signal:
+        """The advice rule (the backtest's and the service's): buy at P(up) >= buy,
+        sell at P(up) <= sell, otherwise hold (keep the position)."""
+        if p_up >= self.buy_threshold:
+            return "buy"
+        if p_up <= self.sell_threshold:
+            return "sell"
+        return "hold"
+
+
+Signal = Literal["buy", "sell", "hold"]
+
 
 def advice_positions(frame: pl.DataFrame, p_col: str, advice: Advice) -> pl.Series:
     """Positions per row of `frame` (sorted by open_time), with hysteresis per symbol."""
@@ -41,10 +54,10 @@ def advice_positions(frame: pl.DataFrame, p_col: str, advice: Advice) -> pl.Seri
     for rows in index.get_column("_i").to_list():
         position = 0.0
         for i in rows:  # a state machine: the hysteresis needs the previous position
-            p = p_all[i]
-            if p >= advice.buy_threshold:
+            signal = advice.signal(p_all[i])
+            if signal == "buy":
                 position = 1.0
-            elif p <= advice.sell_threshold:
+            elif signal == "sell":
                 position = low
             out[i] = position
     return pl.Series("position", out)

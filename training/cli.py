@@ -9,6 +9,7 @@ import click
 
 from klinehouse import times
 from klinehouse.errors import KlinehouseError
+from klinehouse.klines import MARKETS
 from training.model_config import ModelConfig
 
 
@@ -35,7 +36,7 @@ def _candidates(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @click.command()
-@click.option("--market", default="spot", show_default=True, help="spot, usdm or coinm.")
+@click.option("--market", type=click.Choice(MARKETS), default="spot", show_default=True)
 @click.option(
     "--symbols", multiple=True, help="Symbols (comma-separated or repeated); default all."
 )
@@ -84,6 +85,7 @@ def train(
     from training.dataset import DatasetSpec
     from training.evaluate import EvalConfig
     from training.pipeline import train as run_training
+    from training.records import formatted
 
     if fee < 0 or folds < 1 or iterations < 1:
         raise KlinehouseError("--fee must be >= 0, --folds and --iterations >= 1")
@@ -101,20 +103,21 @@ def train(
         register=not no_register,
     )
     m = result.metrics
-    bt = m["backtest"]
+    bt = m.backtest
     click.echo(
         f"model {result.version}: {result.status}"
         + (f" ({result.reason})" if result.reason else "")
     )
     click.echo(
-        f"  out of sample: AUC {m['classifier']['auc']:.4f}, log loss {m['classifier']['log_loss']:.5f}"
-        f" (majority {m['majority']['log_loss']:.5f}), IC {m['regressor']['ic']:.4f}"
+        f"  out of sample: AUC {formatted(m.classifier.auc, '.4f')},"
+        f" log loss {m.classifier.log_loss:.5f} (majority {m.majority.log_loss:.5f}),"
+        f" IC {formatted(m.regressor.ic if m.regressor else None, '.4f')}"
     )
-    if "leakage_check" in m:
-        click.echo(f"  shuffled-label AUC {m['leakage_check']['shuffled_label_auc']:.4f}")
+    if m.leakage_check is not None:
+        click.echo(f"  shuffled-label AUC {formatted(m.leakage_check.shuffled_label_auc, '.4f')}")
     click.echo(
-        f"  net return {bt['model']['net_return']:+.2%} vs buy-and-hold "
-        f"{bt['buy_and_hold']['net_return']:+.2%}, momentum {bt['momentum']['net_return']:+.2%}"
+        f"  net return {bt.model.net_return:+.2%} vs buy-and-hold "
+        f"{bt.buy_and_hold.net_return:+.2%}, momentum {bt.momentum.net_return:+.2%}"
     )
     from training.report_candidates import console_lines
 
@@ -139,12 +142,11 @@ def list_cmd(limit: int) -> None:
         click.echo("no models registered: run `klinehouse train`")
         return
     for r in rows:
-        m = r["metrics"]
         click.echo(
-            f"{r['version']}  {r['status']:<10}  {r['interval']:<3}  {len(r['symbols'])} symbols"
-            f"  logloss {m['classifier']['log_loss']:.5f}"
-            f"  net {m['backtest']['model']['net_return']:+.2%}"
-            f"  {r['status_reason'][:80]}"
+            f"{r.version}  {r.status:<10}  {r.interval:<3}  {len(r.symbols)} symbols"
+            f"  logloss {r.metrics.classifier.log_loss:.5f}"
+            f"  net {r.metrics.backtest.model.net_return:+.2%}"
+            f"  {r.status_reason[:80]}"
         )
 
 
@@ -152,14 +154,14 @@ def list_cmd(limit: int) -> None:
 @click.argument("version", required=False)
 def show_cmd(version: str | None) -> None:
     """One model's registry row (default: the champion) as JSON."""
-    from training.registry import champion_version, get_model, jsonable
+    from training.registry import champion_version, get_model
 
     version = version or champion_version(url=None)
     if version is None:
         raise KlinehouseError("no champion: give a version (see `klinehouse models list`)")
-    row = get_model(version)
+    row = get_model(version).to_json()
     row["metrics"].pop("folds", None)
-    click.echo(json.dumps(jsonable(row), indent=2, default=str))
+    click.echo(json.dumps(row, indent=2, default=str))
 
 
 @models.command("promote")

@@ -15,12 +15,15 @@ from psycopg import sql
 
 from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
-from klinehouse.features import (
-    LABEL_CLASS,
-    LABEL_RETURN,
-    LABELS,
-    NUMERIC_FEATURES,
+from klinehouse.feature_read import (
+    KEY_COLUMNS,
+    feature_schema,
+    feature_select,
+    is_class_label,
+    label_schema,
+    label_select,
 )
+from klinehouse.features import LABEL_CLASS, LABEL_RETURN, LABELS, NUMERIC_FEATURES
 from klinehouse.klines import INTERVALS, MARKETS
 
 KEYS = ("market", "symbol", "interval", "open_time")
@@ -47,28 +50,12 @@ class DatasetSpec:
 
 
 def _schema() -> dict[str, pl.DataType]:
-    schema: dict[str, pl.DataType] = {
-        "market": pl.String(),
-        "symbol": pl.String(),
-        "interval": pl.String(),
-        "open_time_us": pl.Int64(),
-    }
-    schema.update({name: pl.Float64() for name in NUMERIC_FEATURES})
-    for label in LABELS:
-        # COPY writes booleans as t/f; as 0/1 they parse natively
-        schema[label] = pl.Int8() if _is_class(label) else pl.Float64()
+    schema = feature_schema(KEY_COLUMNS)
+    schema.update(label_schema())
     return schema
 
 
-def _is_class(label: str) -> bool:
-    return label.startswith(LABEL_CLASS)
-
-
 def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
-    numeric = sql.SQL(", ").join(
-        sql.SQL("f.{}::float8 AS {}").format(sql.Identifier(c), sql.Identifier(c))
-        for c in NUMERIC_FEATURES
-    )
     conditions = [
         sql.SQL("f.market = {}").format(sql.Literal(spec.market)),
         sql.SQL("f.interval = {}").format(sql.Literal(spec.interval)),
@@ -89,20 +76,13 @@ def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
             )
         )
     return sql.SQL(
-        "SELECT f.market, f.symbol, f.interval,"
-        " (extract(epoch FROM f.open_time) * 1000000)::bigint AS open_time_us, {numeric},"
-        " {labels}"
+        "SELECT {features}, {labels}"
         " FROM marts.candle_features f"
         " JOIN marts.candle_labels l USING (market, symbol, interval, open_time)"
         " WHERE {where}"
     ).format(
-        numeric=numeric,
-        labels=sql.SQL(", ").join(
-            sql.SQL("l.{}::boolean::int AS {}" if _is_class(c) else "l.{}::float8 AS {}").format(
-                sql.Identifier(c), sql.Identifier(c)
-            )
-            for c in LABELS
-        ),
+        features=feature_select(KEY_COLUMNS, table="f"),
+        labels=label_select(table="l"),
         where=sql.SQL(" AND ").join(conditions),
     )
 
@@ -172,7 +152,7 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None, workers: int = 2)
             pl.from_epoch("open_time_us", time_unit="us")
             .dt.replace_time_zone("UTC")
             .alias("open_time"),
-            *(pl.col(c).cast(pl.Boolean) for c in LABELS if _is_class(c)),
+            *(pl.col(c).cast(pl.Boolean) for c in LABELS if is_class_label(c)),
         )
         .select(*KEYS, *NUMERIC_FEATURES, *LABELS)
         .sort("open_time", "symbol")

@@ -28,6 +28,7 @@ from training.backtest import Advice
 from training.candidates import DEFAULT_CANDIDATES, REFERENCE, Candidate
 from training.folds import Fold, holdout, split, walk_forward
 from training.models import Baselines, ModelConfig, fit_regressor, predict_return
+from training.records import Metrics
 
 LEAKAGE_TOLERANCE = 0.03
 
@@ -63,9 +64,8 @@ class EvalConfig:
 
 @dataclass
 class Evaluation:
-    folds: list[dict[str, Any]]
+    metrics: Metrics  # the chosen candidate's scores, backtests, folds, candidates, guards
     predictions: pl.DataFrame  # test rows of every fold with every candidate's forecast
-    overall: dict[str, Any]
     backtest_returns: dict[str, pl.DataFrame] = field(default_factory=dict)
     chosen: str = REFERENCE
     candidate_returns: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -422,7 +422,13 @@ def evaluate(
         )
         for fold, rows, info in zip(folds, trains, fold_infos, strict=True)
     ]
-    return Evaluation(fold_reports, predictions, overall, returns, chosen.name, candidate_returns)
+    return Evaluation(
+        Metrics.of({**overall, "folds": fold_reports}),
+        predictions,
+        returns,
+        chosen.name,
+        candidate_returns,
+    )
 
 
 def _fold_report(

@@ -23,6 +23,7 @@ from training.dataset import DatasetSpec, fingerprint, labelled, load_dataset
 from training.evaluate import EvalConfig, Evaluation, choose_thresholds, evaluate
 from training.folds import holdout
 from training.models import ModelConfig, fit_classifier, fit_regressor, predict_up
+from training.records import Metrics, ModelRecord, SeriesFingerprint
 from training.report import write_report
 
 
@@ -30,7 +31,7 @@ from training.report import write_report
 class TrainResult:
     version: str
     report: Path  # summary.md of the run folder
-    metrics: dict[str, Any]
+    metrics: Metrics
     status: str  # champion | rejected | not registered
     reason: str
     artifact_uri: str | None
@@ -123,7 +124,7 @@ def train(
         importance = dict(zip(model.features, (abs(v) for v in model.coefficients), strict=False))
 
     version = _version(fp, model_config)
-    metrics = {**evaluation.overall, "servable": servable, "folds": evaluation.folds}
+    metrics = evaluation.metrics.model_copy(update={"servable": servable})
     symbols = sorted(data.get_column("symbol").unique().to_list())
     times = data.get_column("open_time")
     doc: dict[str, Any] = {
@@ -158,24 +159,24 @@ def train(
     if register:
         artifact_uri = registry.store_artifacts(version, classifier, regressor, doc)
         outcome = registry.record(
-            {
-                "version": version,
-                "market": spec.market,
-                "interval": spec.interval,
-                "symbols": symbols,
-                "features": list(FEATURES),
-                "train_start": doc["train_start"],
-                "train_end": doc["train_end"],
-                "buy_threshold": advice.buy_threshold,
-                "sell_threshold": advice.sell_threshold,
-                "allow_short": advice.allow_short,
-                "fee_rate": eval_config.fee_rate,
-                "seed": model_config.seed,
-                "code_version": doc["code_version"],
-                "data_fingerprint": fp,
-                "metrics": metrics,
-                "artifact_uri": artifact_uri,
-            },
+            ModelRecord(
+                version=version,
+                market=spec.market,
+                interval=spec.interval,
+                symbols=symbols,
+                features=list(FEATURES),
+                train_start=doc["train_start"],
+                train_end=doc["train_end"],
+                buy_threshold=advice.buy_threshold,
+                sell_threshold=advice.sell_threshold,
+                allow_short=advice.allow_short,
+                fee_rate=eval_config.fee_rate,
+                seed=model_config.seed,
+                code_version=doc["code_version"],
+                data_fingerprint={k: SeriesFingerprint.model_validate(v) for k, v in fp.items()},
+                metrics=metrics,
+                artifact_uri=artifact_uri,
+            ),
             url=url,
         )
         status, reason = outcome.status, outcome.reason

@@ -13,12 +13,10 @@ polls `champion_version()` (one indexed row) to hot-reload a newly promoted one.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import polars as pl
 from catboost import CatBoostClassifier, CatBoostRegressor
 from psycopg.rows import dict_row
@@ -29,8 +27,12 @@ from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
 from klinehouse.features import FEATURES
 from klinehouse.settings import Settings, get_settings
+from training.backtest import Advice, Signal
 from training.models import predict_return, predict_up
 from training.promotion import risk_problems
+from training.records import Metrics, ModelRecord, jsonable
+
+__all__ = ["Metrics", "ModelRecord", "jsonable"]
 
 CLASSIFIER_FILE = "classifier.cbm"
 REGRESSOR_FILE = "regressor.cbm"
@@ -39,50 +41,38 @@ METADATA_FILE = "metadata.json"
 MIN_LOG_LOSS_IMPROVEMENT = 1e-6
 
 
-def jsonable(value: Any) -> Any:
-    """JSON-safe copy: NaN and infinities become null (PostgreSQL's jsonb rejects them)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 @dataclass(frozen=True)
 class Decision:
     promote: bool
     reason: str
 
 
-def decide(challenger: dict[str, Any], champion: dict[str, Any] | None) -> Decision:
-    """The promotion rule on two `metrics` documents (see the module docstring)."""
+def decide(challenger: Metrics, champion: Metrics | None) -> Decision:
+    """The promotion rule on two runs' metrics (see the module docstring)."""
     problems: list[str] = []
-    leak = challenger.get("leakage_check") or {}
-    if leak and not leak.get("passed"):
+    leak = challenger.leakage_check
+    if leak is not None and not leak.passed:
         problems.append(
-            f"leakage check failed: shuffled-label AUC {leak.get('shuffled_label_auc')}"
-            f" is not within 0.5 ± {leak.get('tolerance')}"
+            f"leakage check failed: shuffled-label AUC {leak.shuffled_label_auc}"
+            f" is not within 0.5 ± {leak.tolerance}"
         )
-    loss = challenger["classifier"]["log_loss"]
-    net = challenger["backtest"]["model"]["net_return"]
-    for name in ("majority", "momentum"):
-        other = challenger[name]["log_loss"]
+    loss = challenger.classifier.log_loss
+    net = challenger.backtest.model.net_return
+    for name, baseline in (("majority", challenger.majority), ("momentum", challenger.momentum)):
+        other = baseline.log_loss
         if not loss < other:
             problems.append(f"log loss {loss:.6f} does not beat the {name} baseline ({other:.6f})")
-    for name in ("buy_and_hold", "momentum"):
-        other = challenger["backtest"][name]["net_return"]
+    for name, strategy in (
+        ("buy_and_hold", challenger.backtest.buy_and_hold),
+        ("momentum", challenger.backtest.momentum),
+    ):
+        other = strategy.net_return
         if not net > other:
             problems.append(f"net return {net:+.4f} does not beat {name} ({other:+.4f})")
     problems += risk_problems(challenger)
     if champion is not None:
-        champ_loss = champion["classifier"]["log_loss"]
-        champ_net = champion["backtest"]["model"]["net_return"]
+        champ_loss = champion.classifier.log_loss
+        champ_net = champion.backtest.model.net_return
         if not loss < champ_loss - MIN_LOG_LOSS_IMPROVEMENT:
             problems.append(f"log loss {loss:.6f} does not beat the champion's ({champ_loss:.6f})")
         if not net > champ_net:
@@ -149,11 +139,26 @@ def _read_object(uri: str, name: str, settings: Settings) -> bytes:
 
 # ---------------------------------------------------------------- the registry table
 
+TABLE = "ml.model_registry"
+# The one champion (a partial unique index keeps it one): every reader of it goes through these
+CHAMPION = "status = 'champion'"
+CHAMPION_VERSION_SQL = f"SELECT version FROM {TABLE} WHERE {CHAMPION}"
+
 _COLUMNS = (
     "version, created_at, status, status_reason, promoted_at, market, interval, symbols,"
     " features, train_start, train_end, buy_threshold, sell_threshold, allow_short, fee_rate,"
     " seed, code_version, data_fingerprint, metrics, artifact_uri"
 )
+_INSERTED = (
+    "version, status, market, interval, symbols, features, train_start, train_end,"
+    " buy_threshold, sell_threshold, allow_short, fee_rate, seed, code_version,"
+    " data_fingerprint, metrics, artifact_uri"
+)
+
+
+def champion_query(columns: str) -> str:
+    """SELECT `columns` of the champion's row (at most one)."""
+    return f"SELECT {columns} FROM {TABLE} WHERE {CHAMPION}"
 
 
 @dataclass(frozen=True)
@@ -164,43 +169,42 @@ class Registration:
     artifact_uri: str
 
 
-def record(row: dict[str, Any], *, url: str | None = None) -> Registration:
+def _champion_metrics(conn: Any) -> tuple[str, Metrics] | None:
+    row = conn.execute(champion_query("version, metrics")).fetchone()
+    return (str(row[0]), Metrics.of(row[1])) if row else None
+
+
+def record(model: ModelRecord, *, url: str | None = None) -> Registration:
     """Insert a trained model as a challenger, then apply the promotion rule, in one transaction."""
+    doc = model.to_json()
+    params = {name: doc.get(name) for name in _INSERTED.split(", ")}
+    params.update(
+        status="challenger",
+        train_start=model.train_start,
+        train_end=model.train_end,
+        data_fingerprint=Jsonb(doc["data_fingerprint"]),
+        metrics=Jsonb(doc["metrics"]),
+    )
+    placeholders = ", ".join(f"%({name})s" for name in _INSERTED.split(", "))
     with connect(url) as conn, conn.transaction():
         # serialise promotions: two trainings finishing together must not both win
-        conn.execute("LOCK TABLE ml.model_registry IN SHARE ROW EXCLUSIVE MODE")
-        conn.execute(
-            "INSERT INTO ml.model_registry (version, status, market, interval, symbols, features,"
-            " train_start, train_end, buy_threshold, sell_threshold, allow_short, fee_rate, seed,"
-            " code_version, data_fingerprint, metrics, artifact_uri)"
-            " VALUES (%(version)s, 'challenger', %(market)s, %(interval)s, %(symbols)s,"
-            " %(features)s, %(train_start)s, %(train_end)s, %(buy_threshold)s, %(sell_threshold)s,"
-            " %(allow_short)s, %(fee_rate)s, %(seed)s, %(code_version)s, %(data_fingerprint)s,"
-            " %(metrics)s, %(artifact_uri)s)",
-            {
-                **row,
-                "data_fingerprint": Jsonb(jsonable(row["data_fingerprint"])),
-                "metrics": Jsonb(jsonable(row["metrics"])),
-            },
-        )
-        champion = conn.execute(
-            "SELECT version, metrics FROM ml.model_registry WHERE status = 'champion'"
-        ).fetchone()
-        decision = decide(jsonable(row["metrics"]), champion[1] if champion else None)
-        status = _apply(conn, row["version"], decision, champion[0] if champion else None)
-    return Registration(row["version"], status, decision.reason, row["artifact_uri"])
+        conn.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
+        conn.execute(f"INSERT INTO {TABLE} ({_INSERTED}) VALUES ({placeholders})", params)
+        champion = _champion_metrics(conn)
+        decision = decide(Metrics.of(doc["metrics"]), champion[1] if champion else None)
+        status = _apply(conn, model.version, decision, champion[0] if champion else None)
+    return Registration(model.version, status, decision.reason, model.artifact_uri)
 
 
 def _apply(conn: Any, version: str, decision: Decision, champion: str | None) -> str:
     if decision.promote:
         if champion:
             conn.execute(
-                "UPDATE ml.model_registry SET status = 'retired',"
-                " status_reason = %s WHERE version = %s",
+                f"UPDATE {TABLE} SET status = 'retired', status_reason = %s WHERE version = %s",
                 (f"replaced by {version}", champion),
             )
         conn.execute(
-            "UPDATE ml.model_registry SET status = 'champion', status_reason = %s,"
+            f"UPDATE {TABLE} SET status = 'champion', status_reason = %s,"
             " promoted_at = now() WHERE version = %s",
             (decision.reason, version),
         )
@@ -208,7 +212,7 @@ def _apply(conn: Any, version: str, decision: Decision, champion: str | None) ->
         conn.execute("SELECT pg_notify(%s, %s)", (channels.MODELS, version))
         return "champion"
     conn.execute(
-        "UPDATE ml.model_registry SET status = 'rejected', status_reason = %s WHERE version = %s",
+        f"UPDATE {TABLE} SET status = 'rejected', status_reason = %s WHERE version = %s",
         (decision.reason, version),
     )
     return "rejected"
@@ -217,42 +221,43 @@ def _apply(conn: Any, version: str, decision: Decision, champion: str | None) ->
 def promote(version: str, *, force: bool = False, url: str | None = None) -> Registration:
     """Promote a registered model: by the rule, or by hand with `force` (recorded as such)."""
     with connect(url) as conn, conn.transaction():
-        conn.execute("LOCK TABLE ml.model_registry IN SHARE ROW EXCLUSIVE MODE")
+        conn.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
         row = conn.execute(
-            "SELECT status, metrics, artifact_uri FROM ml.model_registry WHERE version = %s",
+            f"SELECT status, metrics, artifact_uri FROM {TABLE} WHERE version = %s",
             (version,),
         ).fetchone()
         if row is None:
-            raise KlinehouseError(f"no model {version!r} in ml.model_registry")
+            raise KlinehouseError(f"no model {version!r} in {TABLE}")
         if row[0] == "champion":
             return Registration(version, "champion", "already the champion", row[2])
-        champion = conn.execute(
-            "SELECT version, metrics FROM ml.model_registry WHERE status = 'champion'"
-        ).fetchone()
-        decision = decide(row[1], champion[1] if champion else None)
+        champion = _champion_metrics(conn)
+        decision = decide(Metrics.of(row[1]), champion[1] if champion else None)
         if force and not decision.promote:
             decision = Decision(True, f"promoted by hand despite: {decision.reason}")
         status = _apply(conn, version, decision, champion[0] if champion else None)
     return Registration(version, status, decision.reason, row[2])
 
 
-def list_models(*, url: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def _model_record(row: dict[str, Any]) -> ModelRecord:
+    return ModelRecord.model_validate({**row, "status_reason": row["status_reason"] or ""})
+
+
+def list_models(*, url: str | None = None, limit: int = 50) -> list[ModelRecord]:
     with connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_COLUMNS} FROM ml.model_registry ORDER BY created_at DESC, version DESC"
-            " LIMIT %s",
+            f"SELECT {_COLUMNS} FROM {TABLE} ORDER BY created_at DESC, version DESC LIMIT %s",
             (limit,),
         )
-        return list(cur.fetchall())
+        return [_model_record(row) for row in cur.fetchall()]
 
 
-def get_model(version: str, *, url: str | None = None) -> dict[str, Any]:
+def get_model(version: str, *, url: str | None = None) -> ModelRecord:
     with connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT {_COLUMNS} FROM ml.model_registry WHERE version = %s", (version,))
+        cur.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE version = %s", (version,))
         row = cur.fetchone()
     if row is None:
-        raise KlinehouseError(f"no model {version!r} in ml.model_registry")
-    return dict(row)
+        raise KlinehouseError(f"no model {version!r} in {TABLE}")
+    return _model_record(row)
 
 
 # ---------------------------------------------------------------- the champion, for serving
@@ -289,22 +294,17 @@ class ChampionModel:
             pl.Series("expected_log_return", predict_return(self.regressor, features)),
         )
 
-    def advice(self, p_up: float, *, current_position: float = 0.0) -> str:
-        """'buy', 'sell' or 'hold' for one probability, with the registered thresholds."""
-        if p_up >= self.buy_threshold:
-            return "buy"
-        if p_up <= self.sell_threshold:
-            return "sell"
-        return "hold"
+    def advice(self, p_up: float) -> Signal:
+        """'buy', 'sell' or 'hold' for one probability, by the rule of the backtest
+        (`training.backtest.Advice.signal`) with the registered thresholds."""
+        return Advice(self.buy_threshold, self.sell_threshold, self.allow_short).signal(p_up)
 
 
 def champion_version(url: str | None = None) -> str | None:
     """The champion's version (one indexed row): poll this to hot-reload."""
     url = url or get_settings().reader_url()
     with connect(url) as conn:
-        row = conn.execute(
-            "SELECT version FROM ml.model_registry WHERE status = 'champion'"
-        ).fetchone()
+        row = conn.execute(CHAMPION_VERSION_SQL).fetchone()
     return str(row[0]) if row else None
 
 
@@ -318,8 +318,10 @@ def load_champion(
     url = url or settings.reader_url()
     with connect(url) as conn:
         row = conn.execute(
-            "SELECT version, buy_threshold, sell_threshold, allow_short, features,"
-            " artifact_uri, train_end FROM ml.model_registry WHERE status = 'champion'"
+            champion_query(
+                "version, buy_threshold, sell_threshold, allow_short, features,"
+                " artifact_uri, train_end"
+            )
         ).fetchone()
     if row is None:
         return None
@@ -347,5 +349,5 @@ def load_champion(
 
 def read_metadata(version: str, *, url: str | None = None) -> dict[str, Any]:
     settings = get_settings()
-    uri = get_model(version, url=url)["artifact_uri"]
+    uri = get_model(version, url=url).artifact_uri
     return dict(json.loads(_read_object(uri, METADATA_FILE, settings)))

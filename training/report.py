@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from training import metrics as m
 from training import report_candidates
 from training.backtest import equity_curve
-from training.registry import jsonable
+from training.records import Classification, FoldReport, Metrics, Regression, jsonable
 
 _STRATEGY_LABELS = {"model": "model advice", "buy_and_hold": "buy and hold", "momentum": "momentum"}
 
@@ -26,7 +26,7 @@ def _plot_equity(
     path: Path,
     fee_rate: float,
     *,
-    folds: list[dict[str, Any]] | None = None,
+    folds: list[FoldReport] | None = None,
     candidates: dict[str, pl.DataFrame] | None = None,
     chosen: str | None = None,
 ) -> None:
@@ -52,7 +52,7 @@ def _plot_equity(
             lw=1.8 if name == "model" else 1.2,
         )
     for k, fold in enumerate(folds or []):
-        start = datetime.fromisoformat(str(fold["test_start"]))
+        start = datetime.fromisoformat(fold.test_start)
         ax.axvline(
             start,  # type: ignore[arg-type]
             color="black",
@@ -61,7 +61,7 @@ def _plot_equity(
             label="fold boundary" if k == 0 else None,
         )
         ax.annotate(
-            f"fold {fold['number']}",
+            f"fold {fold.number}",
             (start, 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(3, -12),
@@ -132,16 +132,15 @@ def _fmt(value: Any, spec: str) -> str:
     )
 
 
-def _summary(doc: dict[str, Any]) -> str:
-    o = doc["metrics"]
+def _summary(doc: dict[str, Any], o: Metrics) -> str:
     lines = [
         f"# Training run {doc['version']}",
         "",
         f"- data: {doc['spec']['market']} {doc['spec']['interval']}, symbols "
         f"{', '.join(doc['symbols'])}, {doc['rows']} labelled rows, "
         f"{doc['train_start']} → {doc['train_end']}",
-        f"- evaluation: {len(o['folds'])} walk-forward folds, purge {doc['eval_config']['purge_bars']} "
-        f"bar(s) + embargo {doc['eval_config']['embargo_bars']} bars, {o['test_rows']} test rows; "
+        f"- evaluation: {len(o.folds)} walk-forward folds, purge {doc['eval_config']['purge_bars']} "
+        f"bar(s) + embargo {doc['eval_config']['embargo_bars']} bars, {o.test_rows} test rows; "
         f"fee {doc['eval_config']['fee_rate']:.2%} per side",
         f"- registry: **{doc.get('status', 'not registered')}** — {doc.get('reason', '')}",
         f"- advice thresholds of the registered model: buy at P(up) ≥ {doc['buy_threshold']:.2f}, "
@@ -152,25 +151,32 @@ def _summary(doc: dict[str, Any]) -> str:
         "| model | AUC | log loss | Brier | accuracy |",
         "|---|---|---|---|---|",
     ]
-    for name in ("classifier", "majority", "momentum", "shuffled_labels"):
-        if name in o:
-            s = o[name]
+    forecasts: dict[str, Classification | None] = {
+        "classifier": o.classifier,
+        "majority": o.majority,
+        "momentum": o.momentum,
+        "shuffled_labels": o.shuffled_labels,
+    }
+    for name, c in forecasts.items():
+        if c is not None:
             lines.append(
-                f"| {name} | {_fmt(s['auc'], '.4f')} | {_fmt(s['log_loss'], '.5f')} | "
-                f"{_fmt(s['brier'], '.5f')} | {_fmt(s['accuracy'], '.4f')} |"
+                f"| {name} | {_fmt(c.auc, '.4f')} | {_fmt(c.log_loss, '.5f')} | "
+                f"{_fmt(c.brier, '.5f')} | {_fmt(c.accuracy, '.4f')} |"
             )
+    reg = o.regressor or Regression()
+    zero = o.zero_return or Regression()
     lines += [
         "",
-        f"Regressor: MAE {_fmt(o['regressor']['mae'], '.6f')} (predicting 0: "
-        f"{_fmt(o['zero_return']['mae'], '.6f')}), information coefficient "
-        f"{_fmt(o['regressor']['ic'], '.4f')}.",
+        f"Regressor: MAE {_fmt(reg.mae, '.6f')} (predicting 0: "
+        f"{_fmt(zero.mae, '.6f')}), information coefficient "
+        f"{_fmt(reg.ic, '.4f')}.",
     ]
-    if "leakage_check" in o:
-        leak = o["leakage_check"]
-        verdict = "passed" if leak["passed"] else "FAILED"
+    if o.leakage_check is not None:
+        leak = o.leakage_check
+        verdict = "passed" if leak.passed else "FAILED"
         lines.append(
             f"Leakage check (labels shuffled in training): test AUC "
-            f"{_fmt(leak['shuffled_label_auc'], '.4f')}, {verdict} (0.5 ± {leak['tolerance']})."
+            f"{_fmt(leak.shuffled_label_auc, '.4f')}, {verdict} (0.5 ± {leak.tolerance})."
         )
     lines += [
         "",
@@ -179,12 +185,17 @@ def _summary(doc: dict[str, Any]) -> str:
         "| strategy | net return | gross return | Sharpe | max drawdown | hit rate | turnover/bar | exposure |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, s in o["backtest"].items():
+    bt = o.backtest
+    for name, s in (
+        ("model", bt.model),
+        ("buy_and_hold", bt.buy_and_hold),
+        ("momentum", bt.momentum),
+    ):
         lines.append(
-            f"| {_STRATEGY_LABELS.get(name, name)} | {_fmt(s['net_return'], '+.2%')} | "
-            f"{_fmt(s['gross_return'], '+.2%')} | {_fmt(s['sharpe'], '.2f')} | "
-            f"{_fmt(s['max_drawdown'], '.2%')} | {_fmt(s['hit_rate'], '.2%')} | "
-            f"{_fmt(s['turnover'], '.3f')} | {_fmt(s['exposure'], '.2%')} |"
+            f"| {_STRATEGY_LABELS.get(name, name)} | {_fmt(s.net_return, '+.2%')} | "
+            f"{_fmt(s.gross_return, '+.2%')} | {_fmt(s.sharpe, '.2f')} | "
+            f"{_fmt(s.max_drawdown, '.2%')} | {_fmt(s.hit_rate, '.2%')} | "
+            f"{_fmt(s.turnover, '.3f')} | {_fmt(s.exposure, '.2%')} |"
         )
     lines += [
         "",
@@ -193,14 +204,14 @@ def _summary(doc: dict[str, Any]) -> str:
         "| fold | train | test | AUC | log loss (majority) | net (buy & hold) | thresholds |",
         "|---|---|---|---|---|---|---|",
     ]
-    for f in o["folds"]:
-        sc, bt = f["scores"], f["backtest"]
+    for f in o.folds:
+        sc, fb = f.scores, f.backtest
         lines.append(
-            f"| {f['number']} | … {f['train_end'][:16]} | {f['test_start'][:16]} … {f['test_end'][:16]} | "
-            f"{_fmt(sc['classifier']['auc'], '.4f')} | {_fmt(sc['classifier']['log_loss'], '.5f')} "
-            f"({_fmt(sc['majority']['log_loss'], '.5f')}) | {_fmt(bt['model']['net_return'], '+.2%')} "
-            f"({_fmt(bt['buy_and_hold']['net_return'], '+.2%')}) | "
-            f"{f['buy_threshold']:.2f}/{f['sell_threshold']:.2f} |"
+            f"| {f.number} | … {f.train_end[:16]} | {f.test_start[:16]} … {f.test_end[:16]} | "
+            f"{_fmt(sc.classifier.auc, '.4f')} | {_fmt(sc.classifier.log_loss, '.5f')} "
+            f"({_fmt(sc.majority.log_loss, '.5f')}) | {_fmt(fb.model.net_return, '+.2%')} "
+            f"({_fmt(fb.buy_and_hold.net_return, '+.2%')}) | "
+            f"{f.buy_threshold:.2f}/{f.sell_threshold:.2f} |"
         )
     lines += [
         "",
@@ -226,14 +237,14 @@ def write_report(
 ) -> Path:
     """Write the run folder; returns the path of summary.md."""
     folder.mkdir(parents=True, exist_ok=True)
-    metrics_doc = doc.get("metrics", {})
+    metrics = Metrics.of(jsonable(doc["metrics"]))
     _plot_equity(
         returns,
         folder / "equity.png",
         doc["eval_config"]["fee_rate"],
-        folds=metrics_doc.get("folds"),
+        folds=metrics.folds,
         candidates=candidate_returns,
-        chosen=metrics_doc.get("chosen"),
+        chosen=metrics.chosen,
     )
     _plot_importance(
         importance,
@@ -248,7 +259,5 @@ def write_report(
     doc = {**doc, "calibration": _plot_calibration(predictions, folder / "calibration.png")}
     (folder / "metrics.json").write_text(json.dumps(jsonable(doc), indent=2))
     summary = folder / "summary.md"
-    summary.write_text(
-        _summary(jsonable(doc)) + report_candidates.markdown(jsonable(doc["metrics"]))
-    )
+    summary.write_text(_summary(jsonable(doc), metrics) + report_candidates.markdown(metrics))
     return summary

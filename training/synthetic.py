@@ -1,4 +1,7 @@
-"""Synthetic rows shaped like the marts, for the benchmark and the unit tests.
+"""Synthetic data for the benchmarks and the tests: raw klines with a planted signal
+(`klines`, which tests load into raw and build into the marts with dbt) and rows
+shaped like the marts (`frame`; `write_marts` only for the training benchmark,
+which needs more rows than dbt builds quickly).
 
 Never used for a model anyone serves: real training reads the dbt marts.
 """
@@ -68,6 +71,53 @@ def _longer_labels(ret: np.ndarray) -> dict[str, pl.Series]:
         out[label_return(h)] = pl.Series(values, dtype=pl.Float64)
         out[label_class(h)] = pl.Series([None if v is None else v > 0 for v in values])
     return out
+
+
+def klines(
+    *,
+    bars: int = 900,
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+    signal: float = 1.0,
+    seed: int = 0,
+    first: datetime = datetime(2022, 1, 1, tzinfo=UTC),
+) -> pl.DataFrame:
+    """Hourly spot klines (the kline schema) whose next return follows this bar's
+    taker-buy ratio with strength `signal`: a model reading the feature
+    `taker_buy_ratio` can predict the next bar; momentum and buy-and-hold cannot."""
+    rng = np.random.default_rng(seed)
+    times = pl.datetime_range(
+        first, first + timedelta(hours=bars - 1), interval="1h", eager=True, time_zone="UTC"
+    )
+    parts = []
+    for k, symbol in enumerate(symbols):
+        ratio = rng.uniform(0.05, 0.95, size=bars)
+        noise = rng.normal(scale=0.01, size=bars)
+        step = np.concatenate(([0.0], signal * 0.035 * (ratio[:-1] - 0.5) + noise[1:]))
+        close = 100.0 * (k + 1) * np.exp(np.cumsum(step))
+        open_ = np.concatenate(([close[0]], close[:-1]))
+        volume = rng.uniform(50.0, 150.0, size=bars)
+        parts.append(
+            pl.DataFrame(
+                {
+                    "market": "spot",
+                    "symbol": symbol,
+                    "interval": "1h",
+                    "open_time": times,
+                    "close_time": times + timedelta(hours=1) - timedelta(milliseconds=1),
+                    "open": open_,
+                    "high": np.maximum(open_, close) * 1.002,
+                    "low": np.minimum(open_, close) * 0.998,
+                    "close": close,
+                    "volume": volume,
+                    "quote_volume": volume * close,
+                    "trades": rng.integers(100, 1000, size=bars),
+                    "taker_buy_base_volume": volume * ratio,
+                    "taker_buy_quote_volume": volume * ratio * close,
+                    "source": "import",
+                }
+            )
+        )
+    return pl.concat(parts)
 
 
 def write_marts(df: pl.DataFrame, *, url: str | None = None) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from klinehouse import paths
+from klinehouse import paths, redact
 from klinehouse.envvars import temporary_environ
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import get_settings
@@ -105,13 +105,12 @@ def run_dbt(args: list[str], *, database_url: str | None = None) -> None:
     command = " ".join(args[:1])
     if outcome.exception is not None:
         reason = str(outcome.exception).strip().splitlines()
-        raise KlinehouseError(
-            f"dbt {command} failed: {reason[0] if reason else type(outcome.exception).__name__}"
-        ) from outcome.exception
+        shown = redact.mask(reason[0]) if reason else type(outcome.exception).__name__
+        raise KlinehouseError(f"dbt {command} failed: {shown}") from outcome.exception
     failures = _describe_failures(outcome.result)
     if not failures:
         raise KlinehouseError(f"dbt {command} failed (see dbt's output above)")
-    shown = "; ".join(failures[:5])
+    shown = redact.mask("; ".join(failures[:5]))
     more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
     raise KlinehouseError(f"dbt {command} failed on {len(failures)} node(s): {shown}{more}")
 

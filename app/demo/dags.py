@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import click
-
+from app.demo.output import say
 from app.orchestration.pipeline import DagRunResult, PipelineSummary
 
 START = datetime(2024, 11, 1, tzinfo=UTC)
@@ -31,13 +30,13 @@ def run(start: datetime = START, end: datetime = END) -> DemoOutcome:
     from app.orchestration.pipeline import run_one, run_pipeline
     from devstack.standin.fallback import binance_or_standin
 
-    with binance_or_standin(lambda line: click.echo(f"  {line}")):
+    with binance_or_standin(lambda line: say(f"  {line}")):
         summary = run_pipeline(start=start, end=end, quiet=True)
         forced = None
         if summary.champion_version is None:
-            click.echo("  the registry's rule rejected the model and there is no champion yet:")
+            say("  the registry's rule rejected the model and there is no champion yet:")
             forced = run_one("model_training", {"force_promote": True})
-            click.echo(f"  promoted by hand for the demo: {forced.xcom['promote']['champion']}")
+            say(f"  promoted by hand for the demo: {forced.xcom['promote']['champion']}")
             summary.runs.append(forced)
             summary.champion_version = str(forced.xcom["promote"]["champion"])
     return DemoOutcome(summary, forced)
@@ -47,4 +46,4 @@ def step() -> None:
     """`make demo`: run the DAGs and print what they did."""
     outcome = run()
     for line in outcome.summary.lines():
-        click.echo(f"  {line}")
+        say(f"  {line}")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import click
-
+from app.demo.output import say
 from expectations.gate import validate
 from klinehouse import db
 from klinehouse.errors import KlinehouseError
@@ -21,8 +20,8 @@ def _replay_clock() -> datetime | None:
 def step() -> None:
     as_of = _replay_clock()
     if as_of is not None:
-        click.echo(f"  recorded data: 'stale' and 'future' are judged as of {as_of.isoformat()}")
+        say(f"  recorded data: 'stale' and 'future' are judged as of {as_of.isoformat()}")
     report = validate(as_of=as_of)
-    click.echo("  " + report.summary().replace("\n", "\n  "))
+    say("  " + report.summary().replace("\n", "\n  "))
     if not report.success:
         raise KlinehouseError(f"quality gate failed on {len(report.failures)} expectation(s)")

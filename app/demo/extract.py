@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import click
+from app.demo.output import say
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 FIRST_START = datetime(2024, 11, 1, tzinfo=UTC)
@@ -20,13 +20,13 @@ def step() -> None:
     from devstack.standin.fallback import binance_or_standin
     from extract.extractor import Extractor, ExtractRequest, stored_latest
 
-    with binance_or_standin(lambda line: click.echo(f"  {line}")):
+    with binance_or_standin(lambda line: say(f"  {line}")):
         resume = all(stored_latest("spot", s, "1h") is not None for s in SYMBOLS)
         request = ExtractRequest(
             "spot", SYMBOLS, ["1h"], start=None if resume else FIRST_START, source="auto"
         )
-        summary = Extractor(request, log=lambda line: click.echo(f"  {line}")).run()
+        summary = Extractor(request, log=lambda line: say(f"  {line}")).run()
         for line in summary.lines():
-            click.echo(line)
+            say(line)
         if summary.failures:
             raise RuntimeError("; ".join(summary.failures))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import click
-
+from app.demo.output import say
 from inference.client import Client, format_prediction
 from inference.server import ServerConfig, ServerThread
 
@@ -14,17 +13,13 @@ def step() -> None:
     """Serve on a free loopback port, then GetAdvice and GetPrediction over gRPC."""
     config = ServerConfig.from_settings(address="127.0.0.1:0", grace_seconds=1.0)
     with ServerThread(config) as server:
-        click.echo(
-            f"  gRPC service on 127.0.0.1:{server.port} (reader role, champion from the registry)"
-        )
+        say(f"  gRPC service on 127.0.0.1:{server.port} (reader role, champion from the registry)")
         with Client(f"127.0.0.1:{server.port}") as client:
             advice = client.advise([], DEMO_INTERVAL)
             for rank, p in enumerate(advice.ranked, 1):
-                click.echo(f"  {rank:>2}. {format_prediction(p)}")
+                say(f"  {rank:>2}. {format_prediction(p)}")
             best = advice.best_buy.symbol if advice.HasField("best_buy") else "none"
             worst = advice.worst_sell.symbol if advice.HasField("worst_sell") else "none"
-            click.echo(
-                f"  advice: best buy {best}, worst sell {worst} (model {advice.model_version})"
-            )
+            say(f"  advice: best buy {best}, worst sell {worst} (model {advice.model_version})")
             symbol = advice.ranked[0].symbol
-            click.echo(f"  prediction: {format_prediction(client.predict(symbol, DEMO_INTERVAL))}")
+            say(f"  prediction: {format_prediction(client.predict(symbol, DEMO_INTERVAL))}")

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import click
-
+from app.demo.output import say
 from devstack.standin import binance_rest
 from devstack.standin.binance_ws import (
     Scenario,
@@ -59,10 +58,10 @@ def run_demo(max_seconds: float = 30.0) -> StreamStats:
         StandinThread(scenario) as ws,
         _env({"KLINEHOUSE_BINANCE_WS_URL": ws.url}),
     ):
-        click.echo(f"  websocket stand-in {ws.url}, REST stand-in {rest.url}")
+        say(f"  websocket stand-in {ws.url}, REST stand-in {rest.url}")
         stats = asyncio.run(_run(ws, max_seconds))
     for key, value in summary(stats).items():
-        click.echo(f"  {key:<16} {value}")
+        say(f"  {key:<16} {value}")
     if stats.closed == 0 or stats.unfilled_gaps:
         raise RuntimeError(f"stream demo incomplete: {summary(stats)}")
     return stats

@@ -88,7 +88,7 @@ def airflow(ctx: click.Context, port: int | None, standin: bool) -> None:
 
 
 def _run_standalone(port: int | None) -> None:
-    env, api_port = _prepare(port)
+    env, _ = _prepare(port)
     airflow_bin = shutil.which("airflow", path=env["PATH"])
     if not airflow_bin:
         raise click.ClickException("the `airflow` executable is not in the venv: run `make venv`")
@@ -103,7 +103,8 @@ def _run_standalone(port: int | None) -> None:
     proc = subprocess.Popen(command, env=env)
     click.echo(f"airflow standalone: pid {proc.pid}, its own process group")
     click.echo(
-        f"Airflow UI: http://localhost:{api_port}  (user admin; healthy after 30-70 s; Ctrl-C stops it)"
+        f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  "
+        "(user admin; healthy after 30-70 s; Ctrl-C stops it)"
     )
     try:
         while proc.poll() is None:

@@ -47,16 +47,26 @@ def ensure_manifest(*, force: bool = False) -> Path:
     return path
 
 
+def has_manifest() -> bool:
+    """Whether cosmos can render the dbt tasks (the DAG degrades to one failing task if not)."""
+    return manifest_path().exists()
+
+
+def missing_manifest_message() -> str:
+    return (
+        f"dbt manifest not found at {manifest_path()} when the DAG was parsed, so no dbt task "
+        "was rendered: `klinehouse airflow` writes it (or `klinehouse docs`, or `dbt parse` in "
+        "dbt_project/); the next parse of the DAG folder renders one task per model"
+    )
+
+
 def project_config() -> ProjectConfig:
     from cosmos import ProjectConfig
 
-    if not manifest_path().exists():
+    if not has_manifest():
         from klinehouse.errors import KlinehouseError
 
-        raise KlinehouseError(
-            f"dbt manifest not found at {manifest_path()}: `klinehouse airflow` writes it, "
-            "or run `dbt parse` in dbt_project/"
-        )
+        raise KlinehouseError(missing_manifest_message())
     return ProjectConfig(
         dbt_project_path=PROJECT_DIR,
         manifest_path=manifest_path(),
@@ -95,6 +105,10 @@ def render_config() -> RenderConfig:
         load_method=LoadMode.DBT_MANIFEST,
         test_behavior=TestBehavior.BUILD,
         dbt_executable_path=str(venv_bin() / "dbt"),
+        # cosmos' per-model lineage Assets would be named after the warehouse's host:port and
+        # cost ~3 s per task; the DAG emits its own `marts` Asset after the gate instead.
+        # (Only RenderConfig turns them off: cosmos overrides `emit_datasets` in operator_args.)
+        emit_datasets=False,
     )
 
 
@@ -102,8 +116,5 @@ def operator_args() -> dict[str, Any]:
     """Arguments of every cosmos dbt operator (no secrets: the password stays in the connection)."""
     return {
         "install_deps": False,
-        # cosmos' per-model lineage Assets would be named after the warehouse's host:port and
-        # cost ~3 s per task; the DAG emits its own `marts` Asset after the gate instead.
-        "emit_datasets": False,
         "env": {"PGTZ": "UTC", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     }

@@ -7,6 +7,7 @@ dict of environment variables, and applied before the first `import airflow`:
 
 - `AIRFLOW_HOME` = `<KLINEHOUSE_HOME>/airflow` (git-ignored state, never the repo);
 - the dags folder = `<repo>/dags`; SQLite metadata DB + LocalExecutor (standalone);
+- the API server bound to 127.0.0.1 (Airflow's default is every interface, 0.0.0.0);
 - cosmos' cache under AIRFLOW_HOME and its telemetry off (it fails offline);
 - a JWT secret generated once into the state folder (mode 0600);
 - the warehouse as the Airflow connection `AIRFLOW_CONN_KLINEHOUSE_WAREHOUSE`,
@@ -28,6 +29,8 @@ from pathlib import Path
 from klinehouse import paths
 
 WAREHOUSE_CONN_ID = "klinehouse_warehouse"
+# The API server (and UI) listens on this machine only; a deployment sets AIRFLOW__API__HOST.
+API_HOST = "127.0.0.1"
 DAGS_FOLDER = paths.REPO_ROOT / "dags"
 DEFAULT_PARALLELISM = 4
 _MIGRATED_MARKER = ".metadata-migrated"
@@ -93,6 +96,7 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{af_home / 'airflow.db'}",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__API__HOST": API_HOST,
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret(af_home),
         "AIRFLOW__COSMOS__CACHE_DIR": str(af_home / "cosmos-cache"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
@@ -102,7 +106,9 @@ def airflow_env(
     }
     if api_port is not None:
         env["AIRFLOW__API__PORT"] = str(api_port)
-        env["AIRFLOW__API__BASE_URL"] = f"http://localhost:{api_port}"
+        host = base.get("AIRFLOW__API__HOST", API_HOST)
+        shown = "localhost" if host in {"0.0.0.0", "::"} else host
+        env["AIRFLOW__API__BASE_URL"] = f"http://{shown}:{api_port}"
     if database_url:
         env[f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"] = warehouse_conn_uri(database_url)
     return {key: value for key, value in env.items() if key == "PATH" or key not in base}

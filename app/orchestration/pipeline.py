@@ -165,9 +165,9 @@ def _warehouse_counts() -> tuple[int, dict[str, int]]:
 
 def _champion_version() -> str | None:
     from klinehouse import db
+    from training.registry import CHAMPION_VERSION_SQL
 
+    # as the owner (the pipeline's own role), not the serving role champion_version() uses
     with db.connect() as conn:
-        row = conn.execute(
-            "SELECT version FROM ml.model_registry WHERE status = 'champion'"
-        ).fetchone()
+        row = conn.execute(CHAMPION_VERSION_SQL).fetchone()
     return None if row is None else str(row[0])

@@ -9,9 +9,10 @@ module only inside their tasks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from app.orchestration.masking import masked
 from klinehouse import times
 from klinehouse.errors import KlinehouseError
 
@@ -59,6 +60,7 @@ def extraction_window(
     return {"start": start_utc.isoformat(), "end": end_utc.isoformat()}
 
 
+@masked
 def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str, Any]:
     """Pull one series' klines with open_time in [start, end) from Binance into the lake.
 
@@ -81,7 +83,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
             symbols=[checked.symbol],
             intervals=[checked.interval],
             start=window_start,
-            end=window_end - timedelta(milliseconds=1),  # extract's end is inclusive
+            end=window_end,  # extract's end is exclusive, like the window's
             source="auto",
             load=False,
         ),
@@ -100,6 +102,7 @@ def extract_to_lake(series: Mapping[str, str], start: str, end: str) -> dict[str
     }
 
 
+@masked
 def load_run_window(extracted: Mapping[str, Any]) -> dict[str, int]:
     """Upsert the rows an extract run wrote to the lake (its window only) into raw.binance_klines.
 
@@ -127,14 +130,16 @@ def summarise_loads(
     stats: Sequence[Mapping[str, int]], window: Mapping[str, str]
 ) -> dict[str, Any]:
     """The counts of one extract-load run (the raw-klines Asset event's extra)."""
-    total = {
-        name: sum(int(s.get(name, 0)) for s in stats)
-        for name in ("inserted", "revised", "unchanged")
-    }
+    total = dict.fromkeys(("inserted", "revised", "unchanged"), 0)
+    series = 0
+    for s in stats:  # once: a lazy XCom sequence costs a request per pass
+        series += 1
+        for name in total:
+            total[name] += int(s.get(name, 0))
     return {
         **total,
         "changed": total["inserted"] + total["revised"],
-        "series": len(stats),
+        "series": series,
         "start": window["start"],
         "end": window["end"],
     }
@@ -152,6 +157,7 @@ def gate_since(event_extras: Sequence[Mapping[str, Any]]) -> str | None:
     return min(_utc(str(s)) for s in starts).isoformat()
 
 
+@masked
 def quality_gate(since: str | None = None) -> dict[str, Any]:
     """Run the Great Expectations gate (rows from `since`, else whole tables).
 
@@ -188,6 +194,7 @@ def training_model_config() -> ModelConfig:
     return ModelConfig(**overrides)
 
 
+@masked
 def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Fit on the marts with walk-forward evaluation and register the candidate.
 
@@ -215,27 +222,45 @@ def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@masked
 def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
-    """The candidate's out-of-sample scores from the registry, against the baselines."""
+    """The candidate's out-of-sample scores from the registry, against the baselines,
+    the model chosen among the candidates and its selection-bias guards (None for a
+    row stored before the candidates)."""
     from training.registry import get_model
 
     row = get_model(str(candidate["version"]))
-    metrics = row.get("metrics") or {}
-    backtest = metrics.get("backtest", {})
+    metrics = row.metrics
+    guards = metrics.guards
     return {
         "version": candidate["version"],
-        "status": row.get("status"),
-        "reason": row.get("status_reason"),
-        "log_loss": metrics.get("classifier", {}).get("log_loss"),
+        "status": row.status,
+        "reason": row.status_reason,
+        "log_loss": metrics.classifier.log_loss,
         "baseline_log_loss": {
-            name: metrics.get(name, {}).get("log_loss") for name in ("majority", "momentum")
+            "majority": metrics.majority.log_loss,
+            "momentum": metrics.momentum.log_loss,
         },
-        "net_return": backtest.get("model", {}).get("net_return"),
-        "buy_and_hold_net_return": backtest.get("buy_and_hold", {}).get("net_return"),
-        "leakage_check_passed": (metrics.get("leakage_check") or {}).get("passed"),
+        "net_return": metrics.backtest.model.net_return,
+        "buy_and_hold_net_return": metrics.backtest.buy_and_hold.net_return,
+        "leakage_check_passed": metrics.leakage_check.passed if metrics.leakage_check else None,
+        "chosen": metrics.chosen,
+        "servable": metrics.servable,
+        "sharpe": metrics.backtest.model.sharpe,
+        "buy_and_hold_sharpe": metrics.backtest.buy_and_hold.sharpe,
+        "guards": None
+        if guards is None
+        else {
+            "deflated_sharpe": guards.deflated_sharpe.probability,
+            "trials": guards.deflated_sharpe.trials,
+            "pbo": guards.pbo.probability if guards.pbo else None,
+            "bootstrap_lower": guards.bootstrap.lower,
+            "bootstrap_confidence": guards.bootstrap.confidence,
+        },
     }
 
 
+@masked
 def promote_candidate(evaluation: Mapping[str, Any], *, force: bool = False) -> dict[str, Any]:
     """Promote the candidate by the registry's rule (or by hand with `force`, recorded as such).
 

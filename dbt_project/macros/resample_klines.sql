@@ -1,5 +1,6 @@
 {#- Resample base-interval klines into coarser bars (var `resample`: base -> targets).
-    Only complete buckets (every base bar present, on grid and valid) become bars; the
+    Only complete buckets (every base bar present, on grid, valid and
+    closing after it opens) become bars; the
     bucket is bar_start() (date_bin, or time_bucket under TimescaleDB).
     `since`: optional SQL expression; only buckets containing it or later are built. -#}
 {% macro resample_klines(relation, since=none) -%}
@@ -55,7 +56,7 @@
     from (
         select *, {{ bar_start('open_time', target) }} as bucket
         from {{ relation }}
-        where interval = '{{ base }}' and is_on_grid and is_ohlc_valid
+        where interval = '{{ base }}' and is_on_grid and is_ohlc_valid and not is_close_before_open
         {%- if since is not none %}
           and open_time >= {{ bar_start(since, target) }}
         {%- endif %}

@@ -3,6 +3,8 @@
 The state of a running stack is kept in `<home>/stack.json` (mode 0600: it holds
 the generated local passwords). Parts given through `KLINEHOUSE_DATABASE_URL` or
 `KLINEHOUSE_S3_ENDPOINT_URL` are external: used as given, never started or stopped.
+The cluster's superuser administers it only; the settings handed out are the owner's
+(not a superuser), klinehouse_loader's and klinehouse_reader's URLs.
 """
 
 from __future__ import annotations
@@ -55,35 +57,76 @@ def _prepare_home(home: Path) -> None:
         gitignore.write_text("*\n")
 
 
-def _url_with(url: str, user: str, password: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = f"{user}:{password}@{parts.hostname}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+def _owner_of(passwords: dict[str, str]) -> tuple[str, str]:
+    """(superuser, owner) of the cluster: a state without an owner password is of a cluster
+    initialised before the owner was split off, whose superuser owns the warehouse."""
+    if "owner" in passwords:
+        return postgres.SUPERUSER, postgres.OWNER
+    return postgres.LEGACY_SUPERUSER, postgres.LEGACY_SUPERUSER
 
 
 def _bootstrap_database(instance: postgres.PostgresInstance, passwords: dict[str, str]) -> None:
-    """Create the warehouse database and the two login roles the product documents."""
+    """As the superuser: the owner (not a superuser), its database and the two login roles.
+
+    The owner may create databases (the test suite clones a template) and is a member of
+    both roles (to SET ROLE to them); pg_signal_backend lets it drop its databases WITH
+    (FORCE) over loader sessions, pg_read_all_settings lets migration 0001 read
+    shared_preload_libraries. Creating roles is the administrator's: the owner has no
+    CREATEROLE.
+    """
     import psycopg
     from psycopg import sql
 
-    admin_url = instance.url.rsplit("/", 1)[0] + "/postgres"
-    postgres.wait_ready(admin_url)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    superuser, owner = _owner_of(passwords)
+    postgres.wait_ready(instance.url_as(superuser, instance.password, "postgres"))
+    with psycopg.connect(
+        instance.url_as(superuser, instance.password, "postgres"), autocommit=True
+    ) as conn:
+
+        def login_role(role: str, password: str, attributes: str) -> None:
+            present = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if present else "CREATE"
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN " + attributes + " PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+            )
+
+        if owner != superuser:
+            login_role(owner, passwords["owner"], "NOSUPERUSER CREATEDB NOCREATEROLE")
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (postgres.DATABASE,)
         ).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(postgres.DATABASE)))
-        for role in (LOADER_ROLE, READER_ROLE):
-            present = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-            verb = "ALTER" if present else "CREATE"
             conn.execute(
-                sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(passwords[role])
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(postgres.DATABASE), sql.Identifier(owner)
                 )
             )
+        for role in (LOADER_ROLE, READER_ROLE):
+            login_role(role, passwords[role], "")
+        if owner != superuser:
+            conn.execute(
+                sql.SQL("GRANT {}, {}, pg_signal_backend, pg_read_all_settings TO {}").format(
+                    sql.Identifier(LOADER_ROLE), sql.Identifier(READER_ROLE), sql.Identifier(owner)
+                )
+            )
+
+
+def admin_url(home: Path | None = None, database: str = "postgres") -> str | None:
+    """The embedded cluster's superuser URL (administration only), None when there is none.
+
+    An `up` pointed at an external database (`external`) keeps the record of the cluster an
+    earlier `up` started, so that cluster is still ours to administer.
+    """
+    pg_state = load_state(home or paths.home()).get("postgres") or {}
+    passwords = pg_state.get("passwords") or {}
+    if "superuser" not in passwords or "port" not in pg_state:
+        return None
+    superuser, _ = _owner_of(passwords)
+    return (
+        f"postgresql://{superuser}:{passwords['superuser']}@127.0.0.1:{pg_state['port']}/{database}"
+    )
 
 
 def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any]:
@@ -102,6 +145,7 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
         pg_state = state.get("postgres") or {}
         passwords = pg_state.get("passwords") or {
             "superuser": secrets.token_urlsafe(18),
+            "owner": secrets.token_urlsafe(18),
             LOADER_ROLE: secrets.token_urlsafe(18),
             READER_ROLE: secrets.token_urlsafe(18),
         }
@@ -110,6 +154,7 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
                 home,
                 passwords["superuser"],
                 int(environment.stack_pg_port or postgres.DEFAULT_PORT),
+                superuser=_owner_of(passwords)[0],
             )
             _bootstrap_database(instance, passwords)
         except (postgres.PostgresError, OSError) as exc:
@@ -121,13 +166,12 @@ def stack_up(home: Path | None = None, *, migrate: bool = True) -> dict[str, Any
             "run_as": instance.run_as,
             "passwords": passwords,
         }
-        settings_out["database_url"] = instance.url
-        settings_out["reader_database_url"] = _url_with(
-            instance.url, READER_ROLE, passwords[READER_ROLE]
+        owner = _owner_of(passwords)[1]
+        settings_out["database_url"] = instance.url_as(
+            owner, passwords.get("owner", passwords["superuser"])
         )
-        settings_out["loader_database_url"] = _url_with(
-            instance.url, LOADER_ROLE, passwords[LOADER_ROLE]
-        )
+        settings_out["reader_database_url"] = instance.url_as(READER_ROLE, passwords[READER_ROLE])
+        settings_out["loader_database_url"] = instance.url_as(LOADER_ROLE, passwords[LOADER_ROLE])
 
     external_s3 = environment.s3_endpoint_url
     if external_s3:

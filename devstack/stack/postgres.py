@@ -24,7 +24,11 @@ from pathlib import Path
 from devstack.stack._proc import free_port, pid_alive, port_holder, port_is_free
 
 DEFAULT_PORT = 54329
-SUPERUSER = "klinehouse"
+# initdb's superuser: used only to administer the cluster (create the owner, the database and
+# the login roles). The warehouse is owned and migrated by OWNER, which is not a superuser.
+SUPERUSER = "klinehouse_admin"
+LEGACY_SUPERUSER = "klinehouse"  # clusters initialised before the owner was split off
+OWNER = "klinehouse"
 DATABASE = "klinehouse"
 
 
@@ -39,10 +43,15 @@ class PostgresInstance:
     port: int
     password: str
     run_as: str | None
+    superuser: str = SUPERUSER
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+        """The superuser's URL of the warehouse database (administration only)."""
+        return self.url_as(self.superuser, self.password)
+
+    def url_as(self, user: str, password: str, database: str = DATABASE) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
 
 def find_bindir() -> Path:
@@ -176,7 +185,7 @@ def _pkglibdir(bindir: Path) -> Path | None:
     return Path(out.stdout.strip()) if out.returncode == 0 else None
 
 
-def _initdb(bindir: Path, datadir: Path, password: str, user: str | None) -> None:
+def _initdb(bindir: Path, datadir: Path, password: str, user: str | None, superuser: str) -> None:
     staging = datadir.with_name(datadir.name + ".initdb")
     if staging.exists():
         shutil.rmtree(staging)  # left by a killed `stack up`: never complete, safe to redo
@@ -191,7 +200,7 @@ def _initdb(bindir: Path, datadir: Path, password: str, user: str | None) -> Non
                 "-D",
                 str(staging),
                 "-U",
-                SUPERUSER,
+                superuser,
                 "--pwfile",
                 str(pwpath),
                 "--auth-local",
@@ -255,7 +264,12 @@ def running_port(datadir: Path) -> int | None:
         return None
 
 
-def start(home: Path, password: str | None, preferred_port: int = DEFAULT_PORT) -> PostgresInstance:
+def start(
+    home: Path,
+    password: str | None,
+    preferred_port: int = DEFAULT_PORT,
+    superuser: str = SUPERUSER,
+) -> PostgresInstance:
     """Initialise (once) and start the cluster; reuse it when it already runs."""
     bindir = find_bindir()
     user = _run_as_user()
@@ -270,11 +284,11 @@ def start(home: Path, password: str | None, preferred_port: int = DEFAULT_PORT) 
         if datadir.exists():
             # A data folder without PG_VERSION was never initialised; nothing in it to keep.
             shutil.rmtree(datadir)
-        _initdb(bindir, datadir, password, user)
+        _initdb(bindir, datadir, password, user, superuser)
 
     if is_running(bindir, datadir, user):
         port = running_port(datadir) or preferred_port
-        return PostgresInstance(bindir, datadir, port, password, user)
+        return PostgresInstance(bindir, datadir, port, password, user, superuser)
 
     _clear_stale_locks(datadir, socket_dir)
     port = free_port(preferred_port)
@@ -297,7 +311,7 @@ def start(home: Path, password: str | None, preferred_port: int = DEFAULT_PORT) 
         if not port_is_free(port):
             raise PostgresError(f"port {port} is held by {port_holder(port)}")
         raise PostgresError(f"PostgreSQL did not start (log {log}):\n{tail}")
-    return PostgresInstance(bindir, datadir, port, password, user)
+    return PostgresInstance(bindir, datadir, port, password, user, superuser)
 
 
 def stop(datadir: Path) -> bool:

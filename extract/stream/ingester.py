@@ -81,6 +81,7 @@ class StreamOptions:
     reconnect_max: float = 30.0
     max_seconds: float | None = None
     shutdown_attempts: int = 5  # commits tried on shutdown before spilling to a file
+    database_probe_seconds: float = 5.0  # /healthz asks the database this often
 
     def __post_init__(self) -> None:
         klines.check_market(self.market)
@@ -170,7 +171,7 @@ class StreamIngester:
         self.options = options
         self.settings = settings or get_settings()
         self.base_url = ws_base_url(options.market, self.settings)
-        self.url = self.settings.require_database_url()
+        self.url = self.settings.loader_url()  # writes raw as klinehouse_loader
         self.stats = StreamStats()
         self._backfill = backfill
         self._series = {
@@ -188,7 +189,10 @@ class StreamIngester:
         self._connected: dict[int, bool] = {}
         self._last_message: float | None = None
         self._last_flush: datetime | None = None
-        self._last_error: str | None = None
+        # Errors by kind (websocket, database, backfill, lake); a success of that kind
+        # clears it, so `last_error` reports only what is still wrong.
+        self._errors: dict[str, str] = {}
+        self._database_ok: bool | None = None  # None until first asked
         self._stop = asyncio.Event()
         self._drained = asyncio.Event()  # set once the last database commit is done
         self._wake_flusher = asyncio.Event()
@@ -202,17 +206,32 @@ class StreamIngester:
         self._stop.set()
         self._wake_flusher.set()
 
+    def _set_error(self, kind: str, message: str) -> None:
+        self._errors.pop(kind, None)
+        self._errors[kind] = message  # the newest last
+
+    def _clear_error(self, *kinds: str) -> None:
+        for kind in kinds:
+            self._errors.pop(kind, None)
+
+    @property
+    def last_error(self) -> str | None:
+        """The newest error not yet followed by a success of its kind."""
+        return next(reversed(self._errors.values()), None)
+
     def health(self) -> dict[str, Any]:
         now = time.monotonic()
         age = None if self._last_message is None else round(now - self._last_message, 3)
         connected = bool(self._connected) and all(self._connected.values())
         fresh = age is not None and age <= self.options.stale_after
+        database = self._database_ok is not False
         return {
-            "healthy": connected and fresh and not self._stop.is_set(),
+            "healthy": connected and fresh and database and not self._stop.is_set(),
             "connected": connected,
+            "database": self._database_ok,
             "last_message_age_seconds": age,
             "last_flush_at": self._last_flush.isoformat() if self._last_flush else None,
-            "last_error": self._last_error,
+            "last_error": self.last_error,
             "buffered": len(self._batch),
             "closed_candles": self.stats.closed,
             "committed": self.stats.committed,
@@ -234,6 +253,7 @@ class StreamIngester:
             series=list(self._series.values()),
         )
         self._newest = {k: _ms(v) for k, v in known.items()}
+        self._database_ok = True
         runner = None
         if self.options.health_port is not None:
             from extract.stream.health import start_health_server
@@ -246,6 +266,7 @@ class StreamIngester:
         flusher = asyncio.create_task(self._flusher())
         filler = asyncio.create_task(self._gap_filler())
         lake = asyncio.create_task(self._lake_writer()) if self.options.lake else None
+        prober = asyncio.create_task(self._database_prober())
         stopped = asyncio.create_task(self._stop.wait())
         try:
             # A reader only returns by raising (a setting that can never work): stop then too.
@@ -271,6 +292,8 @@ class StreamIngester:
                     await step
                 except KlinehouseError as exc:  # still close the rest; raised below
                     failures.append(exc)
+            prober.cancel()
+            await asyncio.gather(prober, return_exceptions=True)
             if runner is not None:
                 await runner.cleanup()
             self._committer.close()
@@ -292,6 +315,7 @@ class StreamIngester:
             try:
                 async with connect(url, open_timeout=10, ping_interval=20, ping_timeout=20) as ws:
                     self._connected[index] = True
+                    self._clear_error("websocket")
                     self.stats.connects += 1
                     awaiting_first = {self._series[s] for s in streams}
                     log.info("connected: %d streams on %s", len(streams), self.base_url)
@@ -302,8 +326,8 @@ class StreamIngester:
                         self._on_frame(frame, awaiting_first)
                 log.warning("websocket closed by the server; reconnecting")
             except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
-                self._last_error = f"websocket: {type(exc).__name__}: {exc}"
-                log.warning("websocket down (%s); reconnecting", self._last_error)
+                self._set_error("websocket", f"websocket: {type(exc).__name__}: {exc}")
+                log.warning("websocket down (%s); reconnecting", self.last_error)
             except InvalidURI as exc:
                 raise KlinehouseError(f"{self.base_url} is not a websocket URL: {exc}") from exc
             finally:
@@ -368,7 +392,8 @@ class StreamIngester:
                 self._batch.put_back(batch)
                 self.stats.flush_errors += 1
                 failures += 1
-                self._last_error = f"flush: {type(exc).__name__}: {exc}"
+                self._database_ok = False
+                self._set_error("database", f"flush: {type(exc).__name__}: {exc}")
                 log.error("flush of %d candles failed (%s); retrying", len(batch), exc)
                 if self._stop.is_set() and failures >= self.options.shutdown_attempts:
                     path, count = self._spill()
@@ -406,7 +431,28 @@ class StreamIngester:
     async def _commit_frame(self, df: pl.DataFrame) -> None:
         self._count_commit(df, await asyncio.to_thread(self._committer.commit, df))
 
+    async def probe_database(self) -> bool:
+        """Ask the database (on the committer's connection): /healthz reflects the answer."""
+        try:
+            await asyncio.to_thread(self._committer.ping)
+        except Exception as exc:
+            self._database_ok = False
+            self._set_error("database", f"database: {type(exc).__name__}: {exc}")
+            return False
+        self._database_ok = True
+        self._clear_error("database")
+        return True
+
+    async def _database_prober(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.options.database_probe_seconds)
+            if not self._stop.is_set():
+                await self.probe_database()
+
     def _count_commit(self, df: pl.DataFrame, stats: LoadStats) -> None:
+        self._database_ok = True
+        self._clear_error("database")
         self.stats.flushes += 1
         self.stats.committed += df.height
         self.stats.inserted += stats.inserted
@@ -426,11 +472,12 @@ class StreamIngester:
                 try:
                     await self._fill(series, after, before)
                     self._current_gap = None
+                    self._clear_error("backfill")
                     self._gaps.task_done()
                     break
                 except Exception as exc:  # REST or database away: retry with backoff
                     attempt += 1
-                    self._last_error = f"backfill {series}: {type(exc).__name__}: {exc}"
+                    self._set_error("backfill", f"backfill {series}: {type(exc).__name__}: {exc}")
                     log.error("backfill of %s failed (%s); retrying", series, exc)
                     await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
 
@@ -476,9 +523,10 @@ class StreamIngester:
                 try:
                     await asyncio.to_thread(lake_spool.write, due, self.settings)
                     self.stats.lake_rows += due.height
+                    self._clear_error("lake")
                 except Exception as exc:  # the lake may be away: keep the rows for later
                     self._spool.add(due)
-                    self._last_error = f"lake: {type(exc).__name__}: {exc}"
+                    self._set_error("lake", f"lake: {type(exc).__name__}: {exc}")
                     log.error("lake write of %d candles failed: %s", due.height, exc)
                     if stopping:
                         raise KlinehouseError(f"lake write failed on shutdown: {exc}") from exc

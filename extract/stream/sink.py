@@ -10,6 +10,7 @@ so listeners (the gRPC service) push new candles without polling.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import polars as pl
@@ -40,35 +41,61 @@ def notification_payloads(df: pl.DataFrame) -> list[str]:
 class Committer:
     """Commits kline frames and their notifications in one transaction on one kept
     connection (a connect per flush cost tens of milliseconds); a candle is announced
-    only once it is committed. The connection is opened again after a failure."""
+    only once it is committed. The connection is opened again after a failure.
+
+    Thread-safe: the flusher and the REST backfill commit from different worker
+    threads, and one connection's transactions must not interleave (seen: "transaction
+    commit at the wrong nesting level"), so each commit holds a lock."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = db.connect(self.url, autocommit=True)
+        return self._conn
 
     def commit(self, df: pl.DataFrame) -> LoadStats:
         """Upsert a kline frame, then announce each of its candles; returns the load stats."""
         if df.is_empty():
             return LoadStats()
         payloads = notification_payloads(df)
+        with self._lock:
+            return self._commit(df, payloads)
+
+    def ping(self) -> None:
+        """Raise unless the database answers on the kept connection (for /healthz)."""
+        with self._lock:
+            try:
+                self._connection().execute("SELECT 1")
+            except Exception:
+                self._close()
+                raise
+
+    def _commit(self, df: pl.DataFrame, payloads: list[str]) -> LoadStats:
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = db.connect(self.url, autocommit=True)
-            with self._conn.transaction():
-                stats = load_frame(df, conn=self._conn)
+            conn = self._connection()
+            with conn.transaction():
+                stats = load_frame(df, conn=conn)
                 # One JSON document rather than a text[]: psycopg's array escaping costs
                 # more than the whole notify at a few hundred candles.
-                self._conn.execute(
+                conn.execute(
                     "SELECT pg_notify(%s, payload::text)"
                     " FROM json_array_elements(%s::json) AS payload",
                     (CHANNEL, "[" + ",".join(payloads) + "]"),
                 )
         except Exception:
-            self.close()
+            self._close()
             raise
         return stats
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None

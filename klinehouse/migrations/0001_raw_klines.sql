@@ -1,8 +1,20 @@
 -- The warehouse's landing table and the two roles the product documents.
 -- Portable: runs on plain PostgreSQL and on TimescaleDB (hypertable + compression there).
 
+-- The roles are cluster-wide: created here only when missing and the owner may create roles
+-- (CREATEROLE); otherwise an administrator runs the two statements once (the message says so).
 DO $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'klinehouse_loader')
+       OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'klinehouse_reader') THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_user
+                       AND (rolsuper OR rolcreaterole)) THEN
+            RAISE EXCEPTION 'roles klinehouse_loader/klinehouse_reader are missing and % may not create roles',
+                current_user
+                USING HINT = 'as an administrator, run once: CREATE ROLE klinehouse_loader NOLOGIN; '
+                             'CREATE ROLE klinehouse_reader NOLOGIN; then run `klinehouse db upgrade` again';
+        END IF;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'klinehouse_loader') THEN
         CREATE ROLE klinehouse_loader NOLOGIN;
     END IF;
@@ -12,14 +24,37 @@ BEGIN
 END
 $$;
 
+-- TimescaleDB only where it is installed AND preloaded: CREATE EXTENSION on a server without
+-- it in shared_preload_libraries ends the session (FATAL), which no EXCEPTION block catches.
+-- Reading shared_preload_libraries needs superuser or pg_read_all_settings; without either
+-- the plain-table path is taken and a warning says why.
 DO $$
+DECLARE
+    preload text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
-        CREATE EXTENSION IF NOT EXISTS timescaledb;
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        RETURN;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+        RETURN;
+    END IF;
+    BEGIN
+        preload := current_setting('shared_preload_libraries');
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE WARNING 'timescaledb not enabled: % may not read shared_preload_libraries '
+                     '(grant it pg_read_all_settings, or create the extension as a superuser)',
+                     current_user;
+        RETURN;
+    END;
+    IF NOT 'timescaledb' = ANY (string_to_array(replace(preload, ' ', ''), ',')) THEN
+        RAISE WARNING 'timescaledb not enabled: it is installed but not in shared_preload_libraries '
+                     '(add it, restart PostgreSQL, then run `klinehouse db upgrade` on a new database)';
+        RETURN;
+    END IF;
+    CREATE EXTENSION IF NOT EXISTS timescaledb;
 EXCEPTION WHEN OTHERS THEN
-    -- Available but not preloaded (shared_preload_libraries): stay on the plain-table path.
-    RAISE NOTICE 'timescaledb not enabled: %', SQLERRM;
+    -- e.g. a non-superuser owner where the extension is not trusted: stay on plain tables.
+    RAISE WARNING 'timescaledb not enabled: %', SQLERRM;
 END
 $$;
 

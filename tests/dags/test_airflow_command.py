@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -58,6 +59,19 @@ def _wait(what: str, check: Any, deadline: float, log: Path) -> Any:
             last = exc
         time.sleep(2)
     pytest.fail(f"{what} not reached ({last}); log tail:\n{log.read_text()[-3000:]}")
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net/tcp{,6} spell them) listening on `port`."""
+    found = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.rsplit(":", 1)
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    found.add(address)
+    return found
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -123,6 +137,8 @@ def test_airflow_standalone_runs_the_dags_and_stops_on_ctrl_c(
             log,
         )
         assert health["metadatabase"]["status"] == "healthy"
+        # the API server binds loopback only (127.0.0.1), not Airflow's default 0.0.0.0
+        assert _listening_addresses(port) == {"0100007F"}
         token = _token(base, Path(os.environ["AIRFLOW_HOME"]))
         dags = _wait(
             "the three DAGs parsed",

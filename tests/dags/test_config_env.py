@@ -122,7 +122,8 @@ def test_airflow_env_lives_in_the_state_folder(tmp_path: Path) -> None:
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{home / 'airflow.db'}"
     assert env["AIRFLOW__COSMOS__CACHE_DIR"].startswith(str(home))
     assert env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
-    assert env["AIRFLOW__API__BASE_URL"] == "http://localhost:8099"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"  # not Airflow's default 0.0.0.0
+    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:8099"
     assert env["AIRFLOW_CONN_KLINEHOUSE_WAREHOUSE"] == "postgres://u:p@127.0.0.1:5/kh"
     assert int(env["AIRFLOW__CORE__PARALLELISM"]) <= 8
     # the JWT secret: generated once, 64+ bytes, private, outside the repository

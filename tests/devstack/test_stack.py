@@ -239,3 +239,58 @@ def test_fallback_server_root_is_the_same_in_every_process(tmp_path: Path) -> No
     root = roots.pop()
     assert not root.startswith(str(unreachable))
     shutil.rmtree(root, ignore_errors=True)
+
+
+def test_owner_is_not_a_superuser_and_the_stack_hands_out_loader_and_reader_urls(
+    stack: Settings,
+) -> None:
+    def who(url: str) -> tuple[str, bool, bool]:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT current_user, rolsuper, rolcreaterole FROM pg_roles"
+                " WHERE rolname = current_user"
+            ).fetchone()
+        assert row is not None
+        return str(row[0]), bool(row[1]), bool(row[2])
+
+    assert who(stack.require_database_url()) == (postgres.OWNER, False, False)
+    assert who(stack.loader_url()) == (manager.LOADER_ROLE, False, False)
+    assert who(stack.reader_url()) == (manager.READER_ROLE, False, False)
+    admin = manager.admin_url()
+    assert admin is not None
+    assert who(admin) == (postgres.SUPERUSER, True, True)
+    # the passwords are generated and kept in the stack's state, never in the repository
+    state = manager.load_state()
+    assert set(state["postgres"]["passwords"]) == {
+        "superuser",
+        "owner",
+        manager.LOADER_ROLE,
+        manager.READER_ROLE,
+    }
+    assert (paths.home() / "stack.json").stat().st_mode & 0o077 == 0
+
+
+def test_stack_role_urls_are_not_used_for_a_database_the_environment_names(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack's loader/reader URLs name its own database: with KLINEHOUSE_DATABASE_URL
+    pointing elsewhere they would load into the wrong database."""
+    from klinehouse.settings import get_settings
+
+    elsewhere = stack.require_database_url().rsplit("/", 1)[0] + "/elsewhere"
+    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", elsewhere)
+    try:
+        settings = get_settings(fresh=True)
+        assert settings.loader_url() == elsewhere
+        assert settings.reader_url() == elsewhere
+    finally:
+        monkeypatch.delenv("KLINEHOUSE_DATABASE_URL")
+        get_settings(fresh=True)
+
+
+def test_a_cluster_initialised_before_the_owner_split_keeps_its_superuser_as_owner() -> None:
+    """Its state has no owner password and its initdb superuser is `klinehouse`: a later
+    `up` must log in as that role, not as a klinehouse_admin the cluster never had."""
+    legacy = {"superuser": "pw", manager.LOADER_ROLE: "l", manager.READER_ROLE: "r"}
+    assert manager._owner_of(legacy) == (postgres.LEGACY_SUPERUSER, postgres.LEGACY_SUPERUSER)
+    assert manager._owner_of({**legacy, "owner": "o"}) == (postgres.SUPERUSER, postgres.OWNER)

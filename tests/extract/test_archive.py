@@ -111,7 +111,7 @@ def test_bad_value_names_row_and_column() -> None:
         b"1730419200000,1,2,0.5,1.5,10,1730422799999,15,3,5,7,0\n"
         b"1730422800000,1,two,0.5,1.5,10,1730426399999,15,3,5,7,0\n"
     )
-    with pytest.raises(KlineParseError, match=r"row 2, column 'high'.*'two'"):
+    with pytest.raises(KlineParseError, match=r"line 2, field 'high'.*'two'"):
         archive.read_archive_csv(body, market="spot", symbol="BTCUSDT", interval="1h")
 
 

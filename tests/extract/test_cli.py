@@ -41,10 +41,11 @@ def test_extract_invalid_symbol_exit_code_and_summary(
         capsys,
     )  # fmt: skip
     assert code == 1
-    assert re.search(r"loaded \(new\)\s+10\b", out)
+    # --end is exclusive: 2024-01-01 .. 2024-01-09, not the bar opening at 2024-01-10.
+    assert re.search(r"loaded \(new\)\s+9\b", out)
     assert "FAILED: spot NOPEUSDT 1d" in out and "invalid symbol" in out
-    assert "spot BNBUSDT 1d: 10 rows" in err  # plain log lines when not on a terminal
-    assert _count(warehouse.database_url, "BNBUSDT") == 10
+    assert "spot BNBUSDT 1d: 9 rows" in err  # plain log lines when not on a terminal
+    assert _count(warehouse.database_url, "BNBUSDT") == 9
 
 
 def test_extract_no_load_then_load_run(
@@ -52,7 +53,7 @@ def test_extract_no_load_then_load_run(
 ) -> None:
     code, out, _ = _run(
         ["extract", "--market", "usdm", "--symbol", "ETHUSDT", "--interval", "15m",
-         "--start", "2024-03-01", "--end", "2024-03-01T23:45", "--no-load"],
+         "--start", "2024-03-01", "--end", "2024-03-02", "--no-load"],
         capsys,
     )  # fmt: skip
     assert code == 0, out

@@ -114,7 +114,7 @@ def test_checksum_mismatch_rejects_that_archive_and_others_complete(
     summary = run_extract(
         ExtractRequest(
             "spot", ["BTCUSDT", "ETHUSDT"], ["1h"],
-            start=datetime(2025, 1, 1, tzinfo=UTC), end=datetime(2025, 2, 28, 23, tzinfo=UTC),
+            start=datetime(2025, 1, 1, tzinfo=UTC), end=datetime(2025, 3, 1, tzinfo=UTC),
             source="archive",
         )
     )  # fmt: skip
@@ -132,7 +132,7 @@ def test_429_waits_retry_after_then_resumes(
     rest = RestSource("spot")
     request = ExtractRequest(
         "spot", ["BNBUSDT"], ["1h"], start=datetime(2024, 1, 1, tzinfo=UTC),
-        end=datetime(2024, 1, 3, 23, tzinfo=UTC), source="rest",
+        end=datetime(2024, 1, 4, tzinfo=UTC), source="rest",
     )  # fmt: skip
     summary = Extractor(request, rest=rest).run()
     assert summary.throttled == 1 and not summary.failures
@@ -205,8 +205,9 @@ def test_invalid_symbol_among_valid_ones(
     )  # fmt: skip
     assert len(summary.failures) == 1 and "NOPEUSDT" in summary.failures[0]
     assert "invalid symbol" in summary.failures[0]
-    assert len(_rows(warehouse.database_url, "BNBUSDT")) == 7
-    assert len(_rows(warehouse.database_url, "XRPUSDT")) == 7
+    # --end is exclusive: 00:00 .. 20:00, not the bar opening at 2024-01-02 00:00.
+    assert len(_rows(warehouse.database_url, "BNBUSDT")) == 6
+    assert len(_rows(warehouse.database_url, "XRPUSDT")) == 6
 
 
 def test_symbol_discovery_from_exchange_info(

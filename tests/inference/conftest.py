@@ -1,20 +1,22 @@
-"""Fixtures of the gRPC tests: a warehouse with candles and features, a server on a real
-port reading it as klinehouse_reader, and channels to it."""
+"""Fixtures of the gRPC tests: a warehouse whose marts dbt built from raw klines seeded
+through the loader, a server on a real port reading it as klinehouse_reader, and
+channels to it."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import grpc
-import psycopg
+import polars as pl
 import pytest
-from psycopg import sql
 
 from inference.server import ServerConfig, ServerThread
-from klinehouse.features import NUMERIC_FEATURES
 from klinehouse.settings import Settings
+
+from ..marts import build_template, drop_database, klines, with_db
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 FIRST_OPEN = datetime(2024, 2, 28, tzinfo=UTC)
@@ -22,81 +24,54 @@ BARS = 5 * 24  # 2024-02-28 00:00 .. 2024-03-03 23:00, hourly
 TOKEN = "test-token-" + uuid.uuid4().hex
 
 
-def with_db(url: str, dbname: str) -> str:
-    return url.rsplit("/", 1)[0] + "/" + dbname
+MARTS = ("+candles", "+candle_features_latest")  # what the service reads, as dbt builds it
+D = pl.Decimal(38, 8)
 
 
-def create_marts(conn: psycopg.Connection) -> None:
-    """marts.candles and marts.candle_features_latest as the dbt project (issue 5) names them,
-    as plain tables that the tests fill (the service only reads them)."""
-    features = ", ".join(f"{name} double precision" for name in NUMERIC_FEATURES)
-    conn.execute(
-        """
-        CREATE TABLE marts.candles (
-            market text NOT NULL, symbol text NOT NULL, interval text NOT NULL,
-            open_time timestamptz NOT NULL, close_time timestamptz NOT NULL,
-            open numeric NOT NULL, high numeric NOT NULL, low numeric NOT NULL,
-            close numeric NOT NULL, volume numeric NOT NULL, quote_volume numeric,
-            trade_count bigint, taker_buy_base_volume numeric, taker_buy_quote_volume numeric,
-            PRIMARY KEY (market, symbol, interval, open_time))
-        """
-    )
-    conn.execute(
-        f"""CREATE TABLE marts.candle_features_latest (
-            market text NOT NULL, symbol text NOT NULL, interval text NOT NULL,
-            open_time timestamptz NOT NULL, {features},
-            PRIMARY KEY (market, symbol, interval, open_time))"""
+def hourly(first: datetime, bars: int) -> pl.Series:
+    return pl.datetime_range(
+        first, first + timedelta(hours=bars - 1), interval="1h", eager=True, time_zone="UTC"
     )
 
 
-def insert_candles(
-    conn: psycopg.Connection, symbol: str, first: datetime, bars: int, *, base: str = "100.0"
-) -> None:
-    """`bars` hourly candles from `first`; prices exact to 8 decimals (base + bar index)."""
-    conn.execute(
-        """
-        INSERT INTO marts.candles
-        SELECT 'spot', %(symbol)s, '1h', t, t + interval '1 hour' - interval '1 millisecond',
-               %(base)s::numeric + i, %(base)s::numeric + i + 0.5, %(base)s::numeric + i - 0.25,
-               %(base)s::numeric + i + 0.12345678, 10 + i, NULL, 100 + i, 5.5, NULL
-        FROM generate_series(0, %(bars)s - 1) AS i,
-             LATERAL (SELECT %(first)s::timestamptz + i * interval '1 hour') AS g(t)
-        """,
-        {"symbol": symbol, "first": first, "bars": bars, "base": base},
+def candles(symbol: str, first: datetime, bars: int, *, base: str = "100.0") -> pl.DataFrame:
+    """`bars` hourly raw klines from `first`; prices exact to 8 decimals (base + bar index)."""
+    price = pl.lit(Decimal(base)).cast(D) + pl.col("i").cast(D)
+    return klines(
+        symbol,
+        hourly(first, bars),
+        open=price,
+        high=price + pl.lit(Decimal("0.5")),
+        low=price - pl.lit(Decimal("0.25")),
+        close=price + pl.lit(Decimal("0.12345678")),
+        volume=10 + pl.col("i"),
+        trades=100 + pl.col("i"),
+        taker_buy_base_volume=pl.lit(Decimal("5.5")),
     )
 
 
-def insert_features(conn: psycopg.Connection, symbol: str, open_time: datetime, r1: float) -> None:
-    values = [r1 * (k + 1) for k in range(len(NUMERIC_FEATURES))]
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO marts.candle_features_latest VALUES ('spot', %s, '1h', %s, {})"
-        ).format(sql.SQL(", ").join(sql.Placeholder() * len(values))),
-        [symbol, open_time, *values],
-    )
+def land_candles(owner_url: str, frame: pl.DataFrame, *, transform: bool = True) -> None:
+    """New klines as the ingester and the scheduler bring them: into raw through the
+    loader, then (`transform`) the incremental `dbt run` of marts.candles. Features are
+    a view over raw: they need no run."""
+    from extract.load import load_frame
+    from transform.runner import run_dbt
+
+    load_frame(frame, url=owner_url)
+    if transform:
+        run_dbt(["run", "--select", "candles"], database_url=owner_url)
 
 
 @pytest.fixture(scope="session")
 def warehouse(stack: Settings) -> Iterator[tuple[str, str]]:
-    """One database for the read-mostly tests: (owner URL, reader URL)."""
-    admin = with_db(stack.require_database_url(), "postgres")
-    name = f"grpc_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE klinehouse_template").format(sql.Identifier(name))
-        )
-    owner = with_db(stack.require_database_url(), name)
-    with psycopg.connect(owner, autocommit=True) as conn:
-        create_marts(conn)
-        for k, symbol in enumerate(SYMBOLS):
-            insert_candles(conn, symbol, FIRST_OPEN, BARS, base=str(40000 if k == 0 else 3000))
-            last_open = FIRST_OPEN + timedelta(hours=BARS - 1)
-            insert_features(conn, symbol, last_open, 0.001 * (k + 1))
-    yield owner, with_db(stack.reader_url(), name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    """One database for the read-mostly tests, built by dbt: (owner URL, reader URL)."""
+    frames = [
+        candles(symbol, FIRST_OPEN, BARS, base=str(40000 if k == 0 else 3000))
+        for k, symbol in enumerate(SYMBOLS)
+    ]
+    name = build_template(stack, frames, MARTS, prefix="grpc_")
+    yield with_db(stack.require_database_url(), name), with_db(stack.reader_url(), name)
+    drop_database(stack, name)
 
 
 def start_server(reader_url: str, **overrides: object) -> ServerThread:
@@ -136,3 +111,17 @@ def server_factory() -> Iterator[Callable[..., ServerThread]]:
     yield make
     for thread in started:
         thread.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def predicting_template(stack: Settings) -> Iterator[str]:
+    """Marts built by dbt once: candles and features of BTC, ETH (old) and SOL (fresh)."""
+    now_bar = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    frames = [
+        candles(symbol, FIRST_OPEN, 48, base=str(1000 * (k + 1)))
+        for k, symbol in enumerate(("BTCUSDT", "ETHUSDT"))
+    ]
+    frames.append(candles("SOLUSDT", now_bar - timedelta(hours=29), 30))
+    name = build_template(stack, frames, MARTS, prefix="predict_")
+    yield name
+    drop_database(stack, name)

@@ -9,9 +9,15 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from inference.server import ServerThread
+from inference.store import SeriesCheck
 from klinehouse.v1 import candle_pb2, candle_service_pb2, candle_service_pb2_grpc
 
 from .conftest import BARS, FIRST_OPEN
+
+DAY_REQUEST = candle_service_pb2.GetCandlesRequest(
+    symbol="BTCUSDT", interval="1h", date="2024-03-01"
+)
 
 
 def ts(value: datetime) -> Timestamp:
@@ -170,3 +176,45 @@ def test_empty_day_of_a_known_series_is_empty_not_an_error(channel: grpc.Channel
         timeout=10,
     )
     assert len(response.candles) == 0
+
+
+def test_a_miss_checks_the_series_once(
+    channel: grpc.Channel, server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why a read found nothing costs one `check_series` query, not two."""
+    assert server.service is not None
+    store = server.service.store
+    calls: list[tuple[str, str]] = []
+    real = store.check_series
+
+    async def counted(market: str, symbol: str) -> SeriesCheck:
+        calls.append((market, symbol))
+        return await real(market, symbol)
+
+    monkeypatch.setattr(store, "check_series", counted)
+    for symbol, interval, field in (("DOGEUSDT", "1h", "symbol"), ("BTCUSDT", "4h", "interval")):
+        calls.clear()
+        with pytest.raises(grpc.RpcError) as info:
+            stub(channel).GetCandles(
+                candle_service_pb2.GetCandlesRequest(
+                    symbol=symbol, interval=interval, date="2024-03-01"
+                ),
+                timeout=10,
+            )
+        assert info.value.details().startswith(f"{field}:")
+        assert calls == [("spot", symbol)]
+        calls.clear()
+        with pytest.raises(grpc.RpcError) as info:
+            list(
+                stub(channel).StreamCandleHistory(
+                    candle_service_pb2.StreamCandleHistoryRequest(
+                        symbol=symbol, interval=interval, start_time=ts(FIRST_OPEN)
+                    ),
+                    timeout=10,
+                )
+            )
+        assert info.value.details().startswith(f"{field}:")
+        assert calls == [("spot", symbol)]
+    calls.clear()
+    stub(channel).GetCandles(DAY_REQUEST, timeout=10)
+    assert calls == []  # a hit checks nothing

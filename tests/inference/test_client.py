@@ -12,7 +12,7 @@ from inference.client import Client, format_candle
 from inference.server import ServerThread
 from klinehouse.v1 import candle_pb2
 
-from .conftest import BARS, FIRST_OPEN, insert_candles
+from .conftest import BARS, FIRST_OPEN, candles, land_candles
 
 
 def test_a_range_beyond_one_page_falls_back_to_the_paged_stream(server: ServerThread) -> None:
@@ -50,8 +50,8 @@ def test_watch_yields_candles_as_they_land(
         worker = threading.Thread(target=consume, daemon=True)
         worker.start()
         assert ready.wait(20), "the replayed candle did not arrive"
+        land_candles(warehouse[0], candles("BTCUSDT", new_open, 1, base="50000"))
         with psycopg.connect(warehouse[0], autocommit=True) as conn:
-            insert_candles(conn, "BTCUSDT", new_open, 1, base="50000")
             payload = {"market": "spot", "symbol": "BTCUSDT", "interval": "1h"}
             conn.execute("SELECT pg_notify('klinehouse_candles', %s)", [json.dumps(payload)])
         worker.join(20)

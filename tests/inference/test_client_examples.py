@@ -11,17 +11,16 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
 
 from inference.server import ServerThread
 from klinehouse import paths
 from klinehouse.settings import Settings
 
-from .conftest import FIRST_OPEN, TOKEN, create_marts, insert_candles, insert_features
+from ..marts import create_database, drop_database, with_db
+from .conftest import TOKEN
 from .test_predictions import register
 
 DOC = paths.REPO_ROOT / "docs" / "grpc-clients.md"
@@ -51,19 +50,21 @@ def run_client(
 
 @pytest.fixture
 def served(
-    database_url: str,
+    predicting_template: str,
     stack: Settings,
     lake_settings: Settings,
     server_factory: Callable[..., ServerThread],
-) -> ServerThread:
-    """BTCUSDT 1h candles and features, a champion, and a server that wants a bearer token."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        create_marts(conn)
-        insert_candles(conn, "BTCUSDT", FIRST_OPEN, 24, base="40000")
-        insert_features(conn, "BTCUSDT", FIRST_OPEN + timedelta(hours=23), 0.002)
-    register(database_url, "node-m1", buy=0.0, sell=0.0, quality=0.01)  # always BUY
-    reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
-    return server_factory(reader, token=TOKEN)
+) -> Iterator[ServerThread]:
+    """BTCUSDT 1h marts built by dbt (48 bars from 2024-02-28, base price 1000), a champion,
+    and a server that wants a bearer token."""
+    name = create_database(stack, predicting_template, prefix="node_t_")
+    try:
+        register(
+            with_db(stack.require_database_url(), name), "node-m1", buy=0.0, sell=0.0, quality=0.01
+        )  # always BUY
+        yield server_factory(with_db(stack.reader_url(), name), token=TOKEN)
+    finally:
+        drop_database(stack, name)
 
 
 @needs_node
@@ -81,14 +82,18 @@ def test_node_client_prints_candles_and_a_prediction(served: ServerThread) -> No
     assert [c["close_time"] for c in candles] == [
         f"2024-02-28T0{h}:59:59.999000000Z" for h in (1, 2, 3)
     ]
-    first = candles[0]  # bar 1 of insert_candles: base + 1, exact to 8 decimals
+    first = candles[0]  # bar 1 of the template: base + 1, exact to 8 decimals
     assert first["market"] == "MARKET_SPOT" and first["symbol"] == "BTCUSDT"
-    assert (first["open"], first["close"], first["trades"]) == ("40001", "40001.12345678", "101")
+    assert (first["open"], first["close"], first["trades"]) == (
+        "1001.00000000",
+        "1001.12345678",
+        "101",
+    )
     (prediction,) = [line["prediction"] for line in lines if "prediction" in line]
     assert prediction["model_version"] == "node-m1"
     assert prediction["advice"] == "ADVICE_BUY"  # the enum by name (loader `enums: String`)
     assert 0.0 <= prediction["p_up"] <= 1.0
-    assert prediction["feature_open_time"] == "2024-02-28T23:00:00.000000000Z"
+    assert prediction["feature_open_time"] == "2024-02-29T23:00:00.000000000Z"
     assert prediction["stale"] is True and prediction["feature_age_seconds"] > 300 * 86400
 
 

@@ -8,34 +8,37 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import grpc
+import polars as pl
 import psycopg
-import pytest
 
 from inference.server import ServerThread
 from klinehouse.settings import Settings
 from klinehouse.v1 import candle_service_pb2, candle_service_pb2_grpc, prediction_service_pb2_grpc
 from klinehouse.v1 import prediction_service_pb2 as pb
+from transform.runner import run_dbt
 
-transform = pytest.importorskip("transform.runner", reason="the dbt project (issue 5)")
+from ..marts import klines, seed_and_build
+from .conftest import MARTS, D, hourly, land_candles
 
 FIRST = datetime(2024, 2, 27, tzinfo=UTC)
 BARS = 72
 
 
-def insert_raw(conn: psycopg.Connection, symbol: str, first: datetime, bars: int) -> None:
-    conn.execute(
-        """
-        INSERT INTO raw.binance_klines (market, symbol, interval, open_time, close_time,
-            open, high, low, close, volume, quote_volume, trades, taker_buy_base_volume,
-            taker_buy_quote_volume, source)
-        SELECT 'spot', %(symbol)s, '1h', t, t + interval '1 hour' - interval '1 millisecond',
-               p, p + 2.5, p - 2.25, p + (i %% 3 - 1) * 0.12345678, 10 + i %% 5, 1000.5,
-               100 + i, 5.25, 500.125, 'rest'
-        FROM generate_series(0, %(bars)s - 1) AS i,
-             LATERAL (SELECT %(first)s::timestamptz + i * interval '1 hour',
-                             100 + sin(i / 3.0)::numeric(20, 8) * 10) AS g(t, p)
-        """,
-        {"symbol": symbol, "first": first, "bars": bars},
+def raw_klines(symbol: str, first: datetime, bars: int) -> pl.DataFrame:
+    """Klines for raw: a sine-wave price, varied closes and volumes, every column filled."""
+    price = (100 + (pl.col("i") / 3.0).sin() * 10).round(8).cast(D)
+    return klines(
+        symbol,
+        hourly(first, bars),
+        open=price,
+        high=price + pl.lit(Decimal("2.5")),
+        low=price - pl.lit(Decimal("2.25")),
+        close=price + ((pl.col("i") % 3 - 1).cast(D) * pl.lit(Decimal("0.12345678"))),
+        volume=10 + pl.col("i") % 5,
+        quote_volume=pl.lit(Decimal("1000.5")),
+        trades=100 + pl.col("i"),
+        taker_buy_base_volume=pl.lit(Decimal("5.25")),
+        taker_buy_quote_volume=pl.lit(Decimal("500.125")),
     )
 
 
@@ -47,11 +50,8 @@ def test_candles_and_predictions_over_dbt_built_marts(
 ) -> None:
     from .test_predictions import register
 
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for symbol in ("BTCUSDT", "ETHUSDT"):
-            insert_raw(conn, symbol, FIRST, BARS)
-    transform.run_dbt(
-        ["run", "--select", "+candles", "+candle_features_latest"], database_url=database_url
+    seed_and_build(
+        database_url, [raw_klines(symbol, FIRST, BARS) for symbol in ("BTCUSDT", "ETHUSDT")], MARTS
     )
     reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
     server = server_factory(reader)
@@ -86,13 +86,15 @@ def test_candles_and_predictions_over_dbt_built_marts(
             candle_service_pb2.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1h"),
             timeout=60,
         )
+        land_candles(
+            database_url, raw_klines("BTCUSDT", last + timedelta(hours=1), 1), transform=False
+        )
         with psycopg.connect(database_url, autocommit=True) as conn:
-            insert_raw(conn, "BTCUSDT", last + timedelta(hours=1), 1)
             conn.execute(
                 "SELECT pg_notify('klinehouse_candles', %s)",
                 [json.dumps({"market": "spot", "symbol": "BTCUSDT", "interval": "1h"})],
             )
-            transform.run_dbt(["run", "--select", "candles"], database_url=database_url)
+        run_dbt(["run", "--select", "candles"], database_url=database_url)
         message = next(call)
         call.cancel()
         assert [c.open_time.ToDatetime(tzinfo=UTC) for c in message.candles] == [

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
 import polars as pl
 import psycopg
 import pytest
+from psycopg import sql
 
 from inference.server import ServerThread
 from klinehouse.features import FEATURES, NUMERIC_FEATURES
 from klinehouse.settings import Settings
 from klinehouse.v1 import prediction_service_pb2 as pb
 from klinehouse.v1 import prediction_service_pb2_grpc
+from training import registry
 
-from .conftest import FIRST_OPEN, create_marts, insert_candles, insert_features
-
-registry = pytest.importorskip("training.registry", reason="the model registry (issue 7)")
+from ..marts import create_database, drop_database, with_db
+from .conftest import FIRST_OPEN, candles, land_candles
 
 
 def register(owner_url: str, version: str, *, buy: float, sell: float, quality: float) -> None:
@@ -38,20 +40,22 @@ def register(owner_url: str, version: str, *, buy: float, sell: float, quality: 
         "majority": {"log_loss": 0.6931},
         "momentum": {"log_loss": 0.7},
         "backtest": {
-            "model": {"net_return": quality},
-            "buy_and_hold": {"net_return": -0.5},
+            "model": {"net_return": quality, "sharpe": 1.0 + quality},
+            "buy_and_hold": {"net_return": -0.5, "sharpe": -1.0},
             "momentum": {"net_return": -0.5},
         },
+        # the risk conditions of training.promotion pass
+        "guards": {"bootstrap": {"lower": 0.01}, "deflated_sharpe": {"probability": 0.99}},
     }
     outcome = registry.record(
-        {
+        registry.ModelRecord.model_validate({
             "version": version, "market": "spot", "interval": "1h",
             "symbols": ["BTCUSDT", "ETHUSDT"], "features": list(FEATURES),
             "train_start": FIRST_OPEN, "train_end": FIRST_OPEN + timedelta(days=1),
             "buy_threshold": buy, "sell_threshold": sell, "allow_short": False,
             "fee_rate": 0.001, "seed": 42, "code_version": "test",
             "data_fingerprint": {}, "metrics": metrics, "artifact_uri": uri,
-        },
+        }),
         url=owner_url,
     )  # fmt: skip
     assert outcome.status == "champion", outcome.reason
@@ -59,22 +63,34 @@ def register(owner_url: str, version: str, *, buy: float, sell: float, quality: 
 
 @pytest.fixture
 def predicting(
-    database_url: str,
+    predicting_template: str,
     stack: Settings,
     lake_settings: Settings,
     server_factory: Callable[..., ServerThread],
-) -> tuple[str, ServerThread]:
-    """A database with candles, features (BTC, ETH old; SOL fresh) and a served warehouse."""
-    now_bar = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        create_marts(conn)
-        for k, symbol in enumerate(("BTCUSDT", "ETHUSDT")):
-            insert_candles(conn, symbol, FIRST_OPEN, 48, base=str(1000 * (k + 1)))
-            insert_features(conn, symbol, FIRST_OPEN + timedelta(hours=47), 0.01 * (k + 1) - 0.015)
-        insert_candles(conn, "SOLUSDT", now_bar, 1)
-        insert_features(conn, "SOLUSDT", now_bar, 0.002)
-    reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
-    return database_url, server_factory(reader)
+) -> Iterator[tuple[str, ServerThread]]:
+    """A clone of the template, served: (owner URL, server)."""
+    name = create_database(stack, predicting_template, prefix="predict_t_")
+    try:
+        yield (
+            with_db(stack.require_database_url(), name),
+            server_factory(with_db(stack.reader_url(), name)),
+        )
+    finally:
+        drop_database(stack, name)
+
+
+def latest_features(owner_url: str, symbol: str) -> pl.DataFrame:
+    """The newest feature row of `symbol` as dbt's view computes it (read directly)."""
+    with psycopg.connect(owner_url) as conn:
+        cur = conn.execute(
+            sql.SQL(
+                "SELECT {} FROM marts.candle_features_latest WHERE symbol = %s"
+                " ORDER BY open_time DESC LIMIT 1"
+            ).format(sql.SQL(", ").join(sql.Identifier(c) for c in (*FEATURES, "open_time"))),
+            [symbol],
+        )
+        columns = [d.name for d in cur.description or ()]
+        return pl.DataFrame([dict(zip(columns, r, strict=True)) for r in cur.fetchall()])
 
 
 def stub_of(server: ServerThread) -> prediction_service_pb2_grpc.PredictionServiceStub:
@@ -124,8 +140,11 @@ def test_predictions_advice_and_hot_reload(predicting: tuple[str, ServerThread])
 
     # the served numbers are the champion's own predict() on the same feature row
     champion = registry.load_champion(owner_url)
-    row = {name: [0.005 * (k + 1) * -1] for k, name in enumerate(NUMERIC_FEATURES)}
-    expected = champion.predict(pl.DataFrame({**row, "symbol": ["BTCUSDT"]}))
+    assert champion is not None
+    row = latest_features(owner_url, "BTCUSDT")
+    assert row["open_time"].to_list() == [FIRST_OPEN + timedelta(hours=47)]
+    assert row["log_return_1"][0] == pytest.approx(math.log(1047.12345678 / 1046.12345678))
+    expected = champion.predict(row.with_columns(pl.col(NUMERIC_FEATURES).cast(pl.Float64)))
     assert p.p_up == pytest.approx(expected["p_up"][0], abs=1e-12)
     assert p.expected_log_return == pytest.approx(expected["expected_log_return"][0], abs=1e-12)
 
@@ -173,9 +192,9 @@ def test_stream_predictions_sends_one_when_a_bar_closes(
     first = next(call).prediction
     assert first.symbol == "ETHUSDT"
     new_bar = FIRST_OPEN + timedelta(hours=48)
+    # raw only: the features are a view over raw, the prediction needs no dbt run
+    land_candles(owner_url, candles("ETHUSDT", new_bar, 1, base="2048"), transform=False)
     with psycopg.connect(owner_url, autocommit=True) as conn:
-        insert_candles(conn, "ETHUSDT", new_bar, 1, base="2000")
-        insert_features(conn, "ETHUSDT", new_bar, 0.03)
         conn.execute(
             "SELECT pg_notify('klinehouse_candles', %s)",
             ['{"market": "spot", "symbol": "ETHUSDT", "interval": "1h", "open_time": "x"}'],

@@ -21,7 +21,7 @@ from inference.server import ServerThread
 from klinehouse.settings import Settings
 from klinehouse.v1 import candle_service_pb2, candle_service_pb2_grpc
 
-from .conftest import BARS, FIRST_OPEN, TOKEN, insert_candles
+from .conftest import BARS, FIRST_OPEN, TOKEN, candles, land_candles
 from .proxy import TcpProxy
 from .test_candles import ts
 
@@ -44,8 +44,8 @@ def test_a_candle_landing_with_its_notify_arrives_on_the_stream(
         replay_from + timedelta(hours=h) for h in range(3)
     ]
     new_open = FIRST_OPEN + timedelta(hours=BARS)
+    land_candles(warehouse[0], candles("ETHUSDT", new_open, 1, base="3000"))
     with psycopg.connect(warehouse[0], autocommit=True) as conn:
-        insert_candles(conn, "ETHUSDT", new_open, 1, base="3000")
         payload = {"market": "spot", "symbol": "ETHUSDT", "interval": "1h"}
         payload["open_time"] = new_open.isoformat()
         conn.execute("SELECT pg_notify('klinehouse_candles', %s)", [json.dumps(payload)])

@@ -53,6 +53,15 @@ def run_script(owner_url: str, passwords: dict[str, str]) -> subprocess.Complete
     )
 
 
+def as_superuser(database_url: str) -> str:
+    """The script runs as the container's superuser (POSTGRES_USER), not the warehouse owner."""
+    from devstack.stack.manager import admin_url
+
+    admin = admin_url(database=database_url.rsplit("/", 1)[1])
+    assert admin is not None, "the test stack records its superuser"
+    return admin
+
+
 @pytest.fixture
 def roles(stack: Settings, database_url: str) -> Iterator[dict[str, str]]:
     passwords = {
@@ -61,7 +70,7 @@ def roles(stack: Settings, database_url: str) -> Iterator[dict[str, str]]:
         "AIRFLOW_DB_PASSWORD": secrets.token_hex(16),
     }
     yield passwords
-    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    admin = as_superuser(database_url).rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS airflow WITH (FORCE)")
         for role in ROLES:
@@ -94,9 +103,9 @@ def one_kline() -> pl.DataFrame:
 def test_initdb_roles_give_each_service_exactly_its_privileges(
     database_url: str, roles: dict[str, str]
 ) -> None:
-    first = run_script(database_url, roles)
+    first = run_script(as_superuser(database_url), roles)
     assert first.returncode == 0, first.stderr
-    again = run_script(database_url, roles)  # idempotent
+    again = run_script(as_superuser(database_url), roles)  # idempotent
     assert again.returncode == 0, again.stderr
 
     with psycopg.connect(database_url) as conn:
@@ -142,7 +151,7 @@ def test_initdb_roles_give_each_service_exactly_its_privileges(
 def test_initdb_script_refuses_to_run_without_a_password(
     database_url: str, roles: dict[str, str]
 ) -> None:
-    proc = run_script(database_url, {**roles, "KLINEHOUSE_API_PASSWORD": ""})
+    proc = run_script(as_superuser(database_url), {**roles, "KLINEHOUSE_API_PASSWORD": ""})
     assert proc.returncode != 0
     assert "KLINEHOUSE_API_PASSWORD is not set" in proc.stderr
     with psycopg.connect(database_url) as conn:

@@ -26,44 +26,47 @@ def all_candidates():
 
 def test_every_candidate_is_scored_on_the_same_bars(all_candidates) -> None:
     _frame, ev = all_candidates
-    table = ev.overall["candidates"]
+    table = ev.metrics.candidates
     assert list(table) == list(cand.DEFAULT_CANDIDATES)
     # the rows where the 24-bar label is unknown are dropped for every candidate alike
     assert ev.predictions.get_column("target_log_return_24").null_count() == 0
     bars = {len(r) for r in ev.candidate_returns.values()}
-    assert bars == {ev.overall["backtest"]["model"]["bars"]}
+    assert bars == {ev.metrics.backtest.model.bars}
     for name, c in table.items():
-        assert c["backtest"]["bars"] == ev.overall["backtest"]["buy_and_hold"]["bars"], name
-        assert 0.0 <= c["deflated_sharpe"] <= 1.0
-        assert len(c["thresholds"]) == 2
+        assert c.backtest.bars == ev.metrics.backtest.buy_and_hold.bars, name
+        assert c.deflated_sharpe is not None and 0.0 <= c.deflated_sharpe <= 1.0
+        assert len(c.thresholds) == 2
     # the fee-aware target: the 4-bar move beats a round trip at 0.1% per side
     fee = table["catboost_fee_h4"]
     expected = float(
         (ev.predictions.get_column("target_log_return_4") > -2 * math.log(1 - 0.001)).mean()
     )
-    assert fee["target_rate"] == pytest.approx(expected)
-    assert fee["target_rate"] < table["catboost_h4"]["target_rate"]
+    assert fee.target_rate == pytest.approx(expected)
+    assert fee.target_rate is not None and table["catboost_h4"].target_rate is not None
+    assert fee.target_rate < table["catboost_h4"].target_rate
     # the planted next-bar signal: the next-bar candidates forecast best
-    assert table["catboost_h1"]["forecast"]["auc"] > table["catboost_h24"]["forecast"]["auc"]
-    assert table["logistic_h1"]["forecast"]["auc"] > 0.7
+    h1, h24 = table["catboost_h1"].forecast.auc, table["catboost_h24"].forecast.auc
+    assert h1 is not None and h24 is not None and h1 > h24
+    linear = table["logistic_h1"].forecast.auc
+    assert linear is not None and linear > 0.7
 
 
 def test_the_choice_is_the_best_validation_sharpe(all_candidates) -> None:
     _, ev = all_candidates
-    table = ev.overall["candidates"]
-    best = max(table, key=lambda n: table[n]["validation_sharpe"])
-    assert ev.chosen == ev.overall["chosen"] == best
+    table = ev.metrics.candidates
+    best = max(table, key=lambda n: table[n].validation_sharpe or -math.inf)
+    assert ev.chosen == ev.metrics.chosen == best
     # the chosen candidate's columns are what the top-level scores read
     chosen = ev.predictions.get_column(f"p_{best}")
     assert ev.predictions.get_column("p_up").equals(chosen.alias("p_up"))
-    assert ev.overall["backtest"]["model"]["net_return"] == pytest.approx(
-        table[best]["backtest"]["net_return"]
-    )
-    guards = ev.overall["guards"]
-    assert guards["deflated_sharpe"]["trials"] == 5 * 30
-    assert guards["pbo"]["columns"] == 5 and 0.0 <= guards["pbo"]["probability"] <= 1.0
-    for fold in ev.folds:
-        assert set(fold["candidates"]) == set(table)
+    assert ev.metrics.backtest.model.net_return == pytest.approx(table[best].backtest.net_return)
+    guards = ev.metrics.guards
+    assert guards is not None and guards.pbo is not None
+    assert guards.deflated_sharpe.trials == 5 * 30
+    assert guards.pbo.columns == 5
+    assert guards.pbo.probability is not None and 0.0 <= guards.pbo.probability <= 1.0
+    for fold in ev.metrics.folds:
+        assert set(fold.candidates) == set(table)
 
 
 def test_purge_shorter_than_a_horizon_and_unknown_candidates_are_refused() -> None:

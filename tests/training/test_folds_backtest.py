@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,16 @@ from training.backtest import Advice
 from training.evaluate import EvalConfig, evaluate
 from training.folds import holdout, split, walk_forward
 from training.models import ModelConfig
+from training.records import (
+    Backtests,
+    BootstrapBound,
+    Classification,
+    DeflatedSharpe,
+    Guards,
+    LeakageCheck,
+    Metrics,
+    Strategy,
+)
 from training.registry import decide
 
 
@@ -86,8 +95,8 @@ def test_evaluation_finds_a_planted_signal_and_not_a_shuffled_one() -> None:
         model_config=fast,
         config=EvalConfig(n_folds=2, embargo_bars=5, purge_bars=1, candidates=NEXT_BAR),
     )
-    assert ev.overall["classifier"]["auc"] > 0.75
-    assert ev.overall["leakage_check"]["passed"]
+    assert ev.metrics.classifier.auc is not None and ev.metrics.classifier.auc > 0.75
+    assert ev.metrics.leakage_check is not None and ev.metrics.leakage_check.passed
     noise = evaluate(
         synthetic.frame(bars=900, signal=0.0, seed=3),
         interval="1h",
@@ -96,29 +105,30 @@ def test_evaluation_finds_a_planted_signal_and_not_a_shuffled_one() -> None:
             n_folds=2, embargo_bars=5, purge_bars=1, leakage_check=False, candidates=NEXT_BAR
         ),
     )
-    assert abs(noise.overall["classifier"]["auc"] - 0.5) < 0.05
+    assert noise.metrics.classifier.auc is not None
+    assert abs(noise.metrics.classifier.auc - 0.5) < 0.05
 
 
 # next-bar candidates only: a 1-bar purge, as these small synthetic frames were sized for
 NEXT_BAR = ("catboost_h1", "logistic_h1")
 
 
-def _metrics(loss: float, net: float) -> dict:
-    return {
-        "classifier": {"log_loss": loss},
-        "majority": {"log_loss": 0.6931},
-        "momentum": {"log_loss": 0.6925},
-        "backtest": {
-            "model": {"net_return": net, "sharpe": 1.5},
-            "buy_and_hold": {"net_return": -0.05, "sharpe": -0.2},
-            "momentum": {"net_return": -0.5, "sharpe": -1.0},
-        },
-        "leakage_check": {"passed": True, "shuffled_label_auc": 0.5, "tolerance": 0.03},
-        "guards": {
-            "bootstrap": {"lower": 0.01, "confidence": 0.95},
-            "deflated_sharpe": {"probability": 0.97, "trials": 150},
-        },
-    }
+def _metrics(loss: float, net: float) -> Metrics:
+    return Metrics(
+        classifier=Classification(log_loss=loss),
+        majority=Classification(log_loss=0.6931),
+        momentum=Classification(log_loss=0.6925),
+        backtest=Backtests(
+            model=Strategy(net_return=net, sharpe=1.5),
+            buy_and_hold=Strategy(net_return=-0.05, sharpe=-0.2),
+            momentum=Strategy(net_return=-0.5, sharpe=-1.0),
+        ),
+        leakage_check=LeakageCheck(passed=True, shuffled_label_auc=0.5, tolerance=0.03),
+        guards=Guards(
+            bootstrap=BootstrapBound(lower=0.01, confidence=0.95),
+            deflated_sharpe=DeflatedSharpe(probability=0.97, trials=150),
+        ),
+    )
 
 
 def test_promotion_rule() -> None:
@@ -130,7 +140,55 @@ def test_promotion_rule() -> None:
     worse_net = decide(_metrics(0.689, -0.10), None)
     assert not worse_net.promote and "buy_and_hold" in worse_net.reason
     assert not decide(good, good).promote  # a tie does not replace the champion
-    leaky = copy.deepcopy(good)
-    leaky["leakage_check"] = {"passed": False, "shuffled_label_auc": 0.6, "tolerance": 0.03}
+    leaky = good.model_copy(
+        update={"leakage_check": LeakageCheck(passed=False, shuffled_label_auc=0.6, tolerance=0.03)}
+    )
     assert "leakage" in decide(leaky, None).reason
-    assert np.isfinite(good["classifier"]["log_loss"])
+    assert np.isfinite(good.classifier.log_loss)
+
+
+def test_metrics_round_trip_the_stored_json() -> None:
+    """A stored document loads (NaN stored as null), keeps unknown fields, and writes back
+    the same JSON: rows registered before these classes existed still load."""
+    stored = {
+        "classifier": {"log_loss": 0.69, "auc": None, "brier": 0.25, "accuracy": 0.5},
+        "majority": {"log_loss": 0.6931},
+        "momentum": {"log_loss": 0.7},
+        "backtest": {
+            "model": {"net_return": 0.1, "hit_rate": None, "bars": 10},
+            "buy_and_hold": {"net_return": 0.0},
+            "momentum": {"net_return": 0.0},
+        },
+        "up_rate": 0.5,
+        "folds": [
+            {
+                "number": 0,
+                "train_start": "2024-01-01T00:00:00+00:00",
+                "train_end": "2024-01-10T00:00:00+00:00",
+                "test_start": "2024-01-11T01:00:00+00:00",
+                "test_end": "2024-01-12T00:00:00+00:00",
+                "buy_threshold": 0.55,
+                "sell_threshold": 0.51,
+                "scores": {
+                    "classifier": {"log_loss": 0.7},
+                    "majority": {"log_loss": 0.69},
+                    "momentum": {"log_loss": 0.71},
+                    "up_rate": 0.5,
+                },
+                "backtest": {
+                    "model": {"net_return": 0.01},
+                    "buy_and_hold": {"net_return": 0.0},
+                    "momentum": {"net_return": -0.01},
+                },
+            }
+        ],
+        "added_later": {"anything": 1},
+    }
+    metrics = Metrics.of(stored)
+    assert metrics.classifier.auc is None and metrics.backtest.model.bars == 10
+    assert metrics.folds[0].scores.majority.log_loss == 0.69
+    assert metrics.leakage_check is None
+    assert metrics.to_json() == stored
+    assert Metrics.of({**stored, "up_rate": float("nan")}).up_rate is None
+    with pytest.raises(ValueError, match="log_loss"):
+        Metrics.of({**stored, "classifier": {"auc": 0.5}})

@@ -1,11 +1,15 @@
-"""The pipeline on synthetic marts with a planted signal: train, report, register,
-promote, serve through load_champion (real PostgreSQL and moto S3)."""
+"""The pipeline on marts dbt builds from synthetic raw klines with a planted signal:
+train, report, register, promote, serve through load_champion (real PostgreSQL, dbt
+and moto S3)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import numpy as np
 import polars as pl
+import psycopg
 import pytest
 
 from klinehouse.errors import KlinehouseError
@@ -17,6 +21,8 @@ from training.evaluate import EvalConfig
 from training.models import ModelConfig
 from training.pipeline import train
 
+from ..marts import build_template, create_database, drop_database, with_db
+
 FAST = ModelConfig(iterations=60, depth=3, learning_rate=0.1)
 # next-bar candidates and a 1-bar purge: the frame is small (all candidates: test_candidates.py)
 EVAL = EvalConfig(
@@ -24,22 +30,39 @@ EVAL = EvalConfig(
 )
 
 
+KLINES = synthetic.klines(bars=900, signal=1.0)
+
+
+@pytest.fixture(scope="session")
+def marts_template(stack: Settings) -> Iterator[str]:
+    """Raw klines with a planted signal, loaded and built into the training marts by dbt once."""
+    name = build_template(stack, [KLINES], ("+candle_features", "+candle_labels"), prefix="train_")
+    yield name
+    drop_database(stack, name)
+
+
 @pytest.fixture
-def marts_url(database_url: str, lake_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", database_url)
-    monkeypatch.setenv("KLINEHOUSE_READER_DATABASE_URL", database_url)
+def marts_url(
+    marts_template: str,
+    stack: Settings,
+    lake_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    name = create_database(stack, marts_template, prefix="train_t_")
+    url = with_db(stack.require_database_url(), name)
+    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", url)
+    monkeypatch.setenv("KLINEHOUSE_READER_DATABASE_URL", url)
     get_settings(fresh=True)
-    synthetic.write_marts(synthetic.frame(bars=900, signal=1.0), url=database_url)
-    return database_url
+    yield url
+    drop_database(stack, name)
 
 
 def test_dataset_reads_the_marts_columnar(marts_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    expected = synthetic.frame(bars=900, signal=1.0)
     whole = load_dataset(DatasetSpec(), url=marts_url, workers=1)
     assert load_dataset(DatasetSpec(), url=marts_url, workers=3).equals(whole)
     monkeypatch.setattr("training.dataset._CHUNK_BYTES", 4096)  # many chunks, cut mid-block
     assert load_dataset(DatasetSpec(), url=marts_url).equals(whole)
-    assert whole.height == expected.height
+    assert whole.height == KLINES.height
     empty = load_dataset(DatasetSpec(symbols=("NOPEUSDT",)), url=marts_url)
     assert empty.is_empty() and empty.columns == whole.columns
     with pytest.raises(KlinehouseError, match="no rows"):
@@ -47,12 +70,26 @@ def test_dataset_reads_the_marts_columnar(marts_url: str, monkeypatch: pytest.Mo
     with pytest.raises(KlinehouseError, match="unknown interval"):
         load_dataset(DatasetSpec(interval="7m"), url=marts_url)
     got = load_dataset(DatasetSpec(symbols=("ETHUSDT",)), url=marts_url)
-    want = expected.filter(pl.col("symbol") == "ETHUSDT")
-    assert got.height == want.height == 900
+    seeded = KLINES.filter(pl.col("symbol") == "ETHUSDT").sort("open_time")
+    assert got.height == seeded.height == 900
     assert got["open_time"].dtype == pl.Datetime("us", "UTC")
-    assert got["open_time"].to_list() == want["open_time"].to_list()
-    assert got["target_up"].to_list() == want["target_up"].to_list()
-    assert got["rsi_14"].to_list() == pytest.approx(want["rsi_14"].to_list(), rel=1e-12)
+    assert got["open_time"].to_list() == seeded["open_time"].to_list()
+    # the labels are the next bar's log return of the loaded closes (8 decimals)
+    close = seeded["close"].round(8).to_numpy()
+    next_return = np.log(close[1:] / close[:-1])
+    assert got["target_log_return_1"].to_list()[:-1] == pytest.approx(next_return.tolist())
+    assert got["target_log_return_1"][-1] is None  # the last bar has no next bar
+    assert got["target_up"].to_list()[:-1] == (next_return > 0).tolist()
+    # the COPY path reads the same features as a plain query of the mart
+    with psycopg.connect(marts_url) as conn:
+        rsi = conn.execute(
+            "SELECT rsi_14 FROM marts.candle_features WHERE symbol = 'ETHUSDT' ORDER BY open_time"
+        ).fetchall()
+    assert got["rsi_14"].to_list() == [r[0] for r in rsi]
+    assert got["rsi_14"].null_count() == 14  # 15 contiguous closes needed: NULL, never 0
+    assert got["taker_buy_ratio"].to_list() == pytest.approx(
+        (seeded["taker_buy_base_volume"] / seeded["volume"]).to_list(), rel=1e-6
+    )
 
 
 def test_dataset_without_marts_is_a_clear_error(database_url: str) -> None:
@@ -63,7 +100,7 @@ def test_dataset_without_marts_is_a_clear_error(database_url: str) -> None:
 def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     result = train(DatasetSpec(), model_config=FAST, eval_config=EVAL, report_root=tmp_path)
     # the planted signal is found out of sample and beats the baselines
-    assert result.metrics["classifier"]["auc"] > 0.7
+    assert result.metrics.classifier.auc is not None and result.metrics.classifier.auc > 0.7
     assert result.status == "champion", result.reason
     assert registry.champion_version(marts_url) == result.version
     for name in (
@@ -76,7 +113,7 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
         assert (result.report.parent / name).stat().st_size > 0
     doc = json.loads((result.report.parent / "metrics.json").read_text())
     assert doc["metrics"]["backtest"]["model"]["net_return"] == pytest.approx(
-        result.metrics["backtest"]["model"]["net_return"]
+        result.metrics.backtest.model.net_return
     )
 
     champion = registry.load_champion(marts_url)
@@ -91,10 +128,25 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
 
     # the same data and seed again: the same metrics, and not promoted (it does not beat itself)
     again = train(DatasetSpec(), model_config=FAST, eval_config=EVAL, report_root=tmp_path)
-    assert registry.jsonable(again.metrics) == registry.jsonable(result.metrics)
+    assert again.metrics.to_json() == result.metrics.to_json()
     assert again.status == "rejected"
     assert "champion" in again.reason
     assert registry.champion_version(marts_url) == result.version
+
+    # the orchestration's evaluate task reads the same typed row
+    from app.orchestration.tasks import evaluate_candidate
+
+    evaluated = evaluate_candidate({"version": result.version})
+    assert evaluated["status"] == "champion"
+    assert evaluated["log_loss"] == pytest.approx(result.metrics.classifier.log_loss)
+    assert evaluated["net_return"] == pytest.approx(result.metrics.backtest.model.net_return)
+    assert evaluated["leakage_check_passed"] is True
+    assert evaluated["chosen"] == result.metrics.chosen is not None
+    guards = result.metrics.guards
+    assert guards is not None and evaluated["guards"] is not None
+    assert evaluated["guards"]["deflated_sharpe"] == guards.deflated_sharpe.probability
+    assert evaluated["guards"]["trials"] == guards.deflated_sharpe.trials
+    assert evaluated["guards"]["bootstrap_lower"] == guards.bootstrap.lower
 
     # the registry through the CLI
     from click.testing import CliRunner
@@ -115,7 +167,7 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
 def test_a_chosen_linear_candidate_is_recorded_and_not_served(marts_url: str, tmp_path) -> None:
     only_linear = EvalConfig(n_folds=2, embargo_bars=5, purge_bars=1, candidates=("logistic_h1",))
     result = train(DatasetSpec(), model_config=FAST, eval_config=only_linear, report_root=tmp_path)
-    assert result.metrics["chosen"] == "logistic_h1" and result.metrics["servable"] is False
+    assert result.metrics.chosen == "logistic_h1" and result.metrics.servable is False
     assert result.status == "rejected"
     assert "logistic_h1 cannot be served" in result.reason
     doc = json.loads((result.report.parent / "metrics.json").read_text())

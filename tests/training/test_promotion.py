@@ -5,7 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from training.registry import decide
+from training.records import Metrics
+from training.registry import Decision, decide
+
+
+def _decide(doc: dict[str, Any]) -> Decision:
+    """The rule on a stored document, as the registry reads it (typed, NaN as None)."""
+    return decide(Metrics.of(doc), None)
 
 
 def _passing() -> dict[str, Any]:
@@ -29,7 +35,7 @@ def _passing() -> dict[str, Any]:
 
 
 def test_every_risk_condition_is_named() -> None:
-    assert decide(_passing(), None).promote
+    assert _decide(_passing()).promote
     cases = {
         "Sharpe 0.80 does not beat buy_and_hold's (0.90)": ("backtest", "model", "sharpe", 0.8),
         "lower bound": ("guards", "bootstrap", "lower", -0.001),
@@ -43,13 +49,13 @@ def test_every_risk_condition_is_named() -> None:
     for expected, (a, b, c, value) in cases.items():
         doc = _passing()
         doc[a][b][c] = value
-        decision = decide(doc, None)
+        decision = _decide(doc)
         assert not decision.promote and expected in decision.reason, decision.reason
     unservable = {**_passing(), "servable": False, "chosen": "logistic_h1"}
-    assert "logistic_h1 cannot be served" in decide(unservable, None).reason
+    assert "logistic_h1 cannot be served" in _decide(unservable).reason
     stored_nan = copy.deepcopy(_passing())
     stored_nan["guards"]["deflated_sharpe"]["probability"] = None  # NaN is stored as null
-    assert "deflated Sharpe probability n/a" in decide(stored_nan, None).reason
+    assert "deflated Sharpe probability n/a" in _decide(stored_nan).reason
 
 
 def test_nothing_passes_every_reason_recorded() -> None:
@@ -61,7 +67,7 @@ def test_nothing_passes_every_reason_recorded() -> None:
         "deflated_sharpe": {"probability": 0.01, "trials": 150},
     }
     doc["leakage_check"]["passed"] = False
-    decision = decide(doc, None)
+    decision = _decide(doc)
     assert not decision.promote
     for part in (
         "leakage check failed",
@@ -74,4 +80,4 @@ def test_nothing_passes_every_reason_recorded() -> None:
     ):
         assert part in decision.reason, part
     old = {k: v for k, v in _passing().items() if k != "guards"}  # a run before the guards
-    assert "no selection-bias guards recorded" in decide(old, None).reason
+    assert "no selection-bias guards recorded" in _decide(old).reason

@@ -44,13 +44,11 @@ def test_pipeline_trains_and_registers(
     real_warehouse: RealWarehouse, first_run: TrainResult
 ) -> None:
     row = registry.get_model(first_run.version, url=real_warehouse.url)
-    assert row["status"] in {"champion", "rejected"}
-    assert sorted(row["symbols"]) == ["BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
-    assert row["data_fingerprint"]["spot/BTCUSDT/1h"]["rows"] == 10235
-    assert row["data_fingerprint"]["spot/BTCUSDT/1h"]["last_open_time"].startswith(
-        "2023-03-03T10:00"
-    )
-    assert row["status_reason"]
+    assert row.status in {"champion", "rejected"}
+    assert sorted(row.symbols) == ["BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+    assert row.data_fingerprint["spot/BTCUSDT/1h"].rows == 10235
+    assert row.data_fingerprint["spot/BTCUSDT/1h"].last_open_time.startswith("2023-03-03T10:00")
+    assert row.status_reason
     for name in (
         "summary.md",
         "metrics.json",
@@ -81,7 +79,7 @@ def test_no_test_label_window_overlaps_a_training_window(
         purge_bars=EVAL.purge_bars,
         embargo_bars=EVAL.embargo_bars,
     )
-    assert [f["test_start"] for f in first_run.metrics["folds"]] == [
+    assert [f.test_start for f in first_run.metrics.folds] == [
         f.test_start.isoformat() for f in folds
     ]
     for fold in folds:
@@ -95,10 +93,11 @@ def test_no_test_label_window_overlaps_a_training_window(
         # and the embargo keeps more bars apart than the purge alone
         assert first_test - last_train > (longest + EVAL.embargo_bars) * HOUR
     # the evaluation used exactly those rows
-    for f in first_run.metrics["folds"]:
+    for f in first_run.metrics.folds:
+        assert f.train_last_open_time is not None and f.test_first_open_time is not None
         assert (
-            datetime.fromisoformat(f["train_last_open_time"]) + (1 + longest) * HOUR
-            <= datetime.fromisoformat(f["test_first_open_time"]) + HOUR
+            datetime.fromisoformat(f.train_last_open_time) + (1 + longest) * HOUR
+            <= datetime.fromisoformat(f.test_first_open_time) + HOUR
         )
 
 
@@ -106,11 +105,12 @@ def test_every_candidate_is_evaluated_and_the_rule_gives_its_reasons(
     first_run: TrainResult,
 ) -> None:
     m = first_run.metrics
-    assert set(m["candidates"]) == set(EVAL.candidates)
-    assert m["chosen"] in m["candidates"]
-    guards = m["guards"]
-    assert guards["deflated_sharpe"]["trials"] == len(EVAL.candidates) * EVAL.threshold_settings
-    assert guards["pbo"]["columns"] == len(EVAL.candidates)
+    assert set(m.candidates) == set(EVAL.candidates)
+    assert m.chosen in m.candidates
+    guards = m.guards
+    assert guards is not None and guards.pbo is not None
+    assert guards.deflated_sharpe.trials == len(EVAL.candidates) * EVAL.threshold_settings
+    assert guards.pbo.columns == len(EVAL.candidates)
     for line in console_lines(m):
         print(line)
     if first_run.status == "rejected":  # every failed condition is named
@@ -120,9 +120,10 @@ def test_every_candidate_is_evaluated_and_the_rule_gives_its_reasons(
 
 
 def test_shuffled_labels_give_chance_auc(first_run: TrainResult) -> None:
-    leak = first_run.metrics["leakage_check"]
-    assert abs(leak["shuffled_label_auc"] - 0.5) <= 0.03
-    assert leak["passed"]
+    leak = first_run.metrics.leakage_check
+    assert leak is not None and leak.shuffled_label_auc is not None
+    assert abs(leak.shuffled_label_auc - 0.5) <= 0.03
+    assert leak.passed
 
 
 def test_same_seed_same_metrics_and_no_promotion_without_improvement(
@@ -136,7 +137,7 @@ def test_same_seed_same_metrics_and_no_promotion_without_improvement(
         eval_config=EVAL,
         report_root=real_warehouse.reports,
     )
-    assert registry.jsonable(again.metrics) == registry.jsonable(first_run.metrics)
+    assert again.metrics.to_json() == first_run.metrics.to_json()
     assert again.status == "rejected"
     assert "champion" in again.reason
     assert registry.champion_version(real_warehouse.reader_url) == first_run.version
@@ -155,10 +156,10 @@ def test_promotion_refuses_a_worse_model(
         eval_config=EVAL,
         report_root=real_warehouse.reports,
     )
-    print("worse:", worse.metrics["classifier"], worse.reason)
+    print("worse:", worse.metrics.classifier, worse.reason)
     assert worse.status == "rejected"
     assert "does not beat" in worse.reason
-    assert registry.get_model(worse.version, url=real_warehouse.url)["status"] == "rejected"
+    assert registry.get_model(worse.version, url=real_warehouse.url).status == "rejected"
     outcome = registry.promote(worse.version, url=real_warehouse.url)
     assert outcome.status == "rejected"
     assert registry.champion_version(real_warehouse.reader_url) == first_run.version

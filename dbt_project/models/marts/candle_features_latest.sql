@@ -15,7 +15,7 @@ latest as (
 
     select market, symbol, interval, max(open_time) as latest_open_time
     from {{ ref('stg_binance__klines') }}
-    where is_on_grid and is_ohlc_valid
+    where is_on_grid and is_ohlc_valid and not is_close_before_open
     group by market, symbol, interval
 
 ),
@@ -28,6 +28,7 @@ own_bars as (
         on l.market = k.market and l.symbol = k.symbol and l.interval = k.interval
     where k.open_time >= {{ add_bars('l.latest_open_time', -lookback, 'k.interval') }}
       and k.is_ohlc_valid
+      and not k.is_close_before_open
 
 ),
 
@@ -41,6 +42,7 @@ btc_bars as (
       and k.open_time >= {{ add_bars('l.latest_open_time', -1, 'k.interval') }}
       and k.open_time <= l.latest_open_time
       and k.is_ohlc_valid
+      and not k.is_close_before_open
 
 ),
 

@@ -11,8 +11,8 @@
         ],
     )
 }}
--- Clean candles: native klines with valid OHLC (invalid ones stay visible in
--- staging), plus bars resampled from a finer interval where no native bar exists.
+-- Clean candles: native klines with valid OHLC and close_time after open_time
+-- (the others stay visible, flagged, in staging and raw), plus bars resampled from a finer interval where no native bar exists.
 -- Incremental: only keys ingested after the newest row already here.
 
 with
@@ -26,6 +26,7 @@ native as (
     where open_time >= {{ timestamp_literal(window.since) }}
       and ingested_at > {{ timestamp_literal(window.high_water) }}
       and is_ohlc_valid
+      and not is_close_before_open
 
 ),
 
@@ -40,6 +41,7 @@ native as (
     select *, null::text as resampled_from
     from {{ ref('int_klines_deduplicated') }}
     where is_ohlc_valid
+      and not is_close_before_open
 
 ),
 

@@ -35,6 +35,9 @@ select
     (high >= greatest(open, close) and low <= least(open, close) and low > 0 and volume >= 0)
                                                             as is_ohlc_valid,
     (volume = 0)                                            as is_zero_volume,
+    -- Real archives hold maintenance bars that close before they open (zero volume).
+    -- raw keeps them as Binance sent them; marts.candles leaves them out.
+    (close_time <= open_time)                               as is_close_before_open,
     -- Binance closes a bar 1 ms before the next opens; outages cut it short.
     (close_time < {{ add_bars('open_time', 1, 'interval') }} - interval '1 millisecond')
                                                             as is_close_time_short
