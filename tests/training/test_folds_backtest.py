@@ -188,6 +188,10 @@ def test_metrics_round_trip_the_stored_json() -> None:
     assert metrics.classifier.auc is None and metrics.backtest.model.bars == 10
     assert metrics.folds[0].scores.majority.log_loss == 0.69
     assert metrics.leakage_check is None
+    # a row stored before the candidates: no choice, no guards (the rule then names that)
+    assert metrics.chosen is None and metrics.guards is None and metrics.servable is None
+    assert metrics.candidates == {} and metrics.folds[0].candidates == {}
+    assert "no selection-bias guards recorded" in decide(metrics, None).reason
     assert metrics.to_json() == stored
     assert Metrics.of({**stored, "up_rate": float("nan")}).up_rate is None
     with pytest.raises(ValueError, match="log_loss"):
