@@ -165,10 +165,12 @@ def register_champion(url: str, iterations: int) -> str:
         "majority": {"log_loss": 0.6931},
         "momentum": {"log_loss": 0.7},
         "backtest": {
-            "model": {"net_return": 0.1},
-            "buy_and_hold": {"net_return": 0.0},
+            "model": {"net_return": 0.1, "sharpe": 1.0},
+            "buy_and_hold": {"net_return": 0.0, "sharpe": 0.0},
             "momentum": {"net_return": 0.0},
         },
+        # the risk conditions of training.promotion pass
+        "guards": {"bootstrap": {"lower": 0.01}, "deflated_sharpe": {"probability": 0.99}},
     }
     outcome = registry.record(
         registry.ModelRecord.model_validate({

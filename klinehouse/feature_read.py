@@ -6,6 +6,10 @@ A read names the key columns it wants (`keys`); then come `open_time_us` (epoch
 microseconds: the session time zone cannot change it), the numeric features as
 float8 and the categorical features that are not keys as text, in the order of
 `klinehouse.features.FEATURES`. No feature name is written here.
+
+Training also reads `marts.candle_labels`: `label_select` / `label_schema` give the
+label columns of every horizon (`klinehouse.features.LABELS`), returns as float8 and
+directions as 0/1.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Sequence
 import polars as pl
 from psycopg import sql
 
-from klinehouse.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from klinehouse.features import CATEGORICAL_FEATURES, LABEL_CLASS, LABELS, NUMERIC_FEATURES
 
 KEY_COLUMNS = ("market", "symbol", "interval")
 OPEN_TIME_US = "open_time_us"
@@ -66,3 +70,28 @@ def feature_schema(keys: Sequence[str]) -> dict[str, pl.DataType]:
     schema.update({c: pl.Float64() for c in NUMERIC_FEATURES})
     schema.update({c: pl.String() for c in _categorical(keys)})
     return schema
+
+
+def is_class_label(label: str) -> bool:
+    """Whether a label of `LABELS` is a direction (boolean) rather than a log return."""
+    return label.startswith(LABEL_CLASS)
+
+
+def label_select(*, table: str | None = None) -> sql.Composed:
+    """The SELECT list of every label column of `marts.candle_labels`, in `LABELS` order."""
+
+    def col(name: str) -> sql.Composable:
+        return sql.Identifier(table, name) if table else sql.Identifier(name)
+
+    return sql.SQL(", ").join(
+        # COPY writes booleans as t/f; as 0/1 they parse natively
+        sql.SQL("{}::boolean::int AS {}" if is_class_label(c) else "{}::float8 AS {}").format(
+            col(c), sql.Identifier(c)
+        )
+        for c in LABELS
+    )
+
+
+def label_schema() -> dict[str, pl.DataType]:
+    """The polars schema of the rows of `label_select()`."""
+    return {c: pl.Int8() if is_class_label(c) else pl.Float64() for c in LABELS}

@@ -27,6 +27,14 @@ def _symbols(values: tuple[str, ...]) -> tuple[str, ...] | None:
     return out or None
 
 
+def _candidates(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The candidates given, else all (the evaluation checks the names)."""
+    from training.candidates import DEFAULT_CANDIDATES
+
+    names = tuple(s.strip() for v in values for s in v.split(",") if s.strip())
+    return names or DEFAULT_CANDIDATES
+
+
 @click.command()
 @click.option("--market", type=click.Choice(MARKETS), default="spot", show_default=True)
 @click.option(
@@ -50,6 +58,13 @@ def _symbols(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--fee", default=0.001, show_default=True, help="Taker fee per side.")
 @click.option("--allow-short", is_flag=True, help="Short (not flat) when P(up) <= sell threshold.")
 @click.option("--no-register", is_flag=True, help="Report only: store nothing in the registry.")
+@click.option(
+    "--candidates",
+    "candidate_names",
+    multiple=True,
+    help="Candidates to compare (comma-separated or repeated); default all"
+    " (catboost_h1, catboost_h4, catboost_h24, catboost_fee_h4, logistic_h1).",
+)
 def train(
     market: str,
     symbols: tuple[str, ...],
@@ -64,6 +79,7 @@ def train(
     fee: float,
     allow_short: bool,
     no_register: bool,
+    candidate_names: tuple[str, ...],
 ) -> None:
     """Train on the marts, evaluate walk-forward against baselines, report, register."""
     from training.dataset import DatasetSpec
@@ -78,7 +94,11 @@ def train(
         spec,
         model_config=ModelConfig(iterations=iterations, seed=seed, thread_count=threads),
         eval_config=EvalConfig(
-            n_folds=folds, embargo_bars=embargo, fee_rate=fee, allow_short=allow_short
+            n_folds=folds,
+            embargo_bars=embargo,
+            fee_rate=fee,
+            allow_short=allow_short,
+            candidates=_candidates(candidate_names),
         ),
         register=not no_register,
     )
@@ -99,6 +119,10 @@ def train(
         f"  net return {bt.model.net_return:+.2%} vs buy-and-hold "
         f"{bt.buy_and_hold.net_return:+.2%}, momentum {bt.momentum.net_return:+.2%}"
     )
+    from training.report_candidates import console_lines
+
+    for line in console_lines(result.metrics):
+        click.echo(line)
     click.echo(f"  report: {result.report}")
 
 

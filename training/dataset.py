@@ -15,11 +15,19 @@ from psycopg import sql
 
 from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
-from klinehouse.feature_read import KEY_COLUMNS, feature_schema, feature_select
-from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
+from klinehouse.feature_read import (
+    KEY_COLUMNS,
+    feature_schema,
+    feature_select,
+    is_class_label,
+    label_schema,
+    label_select,
+)
+from klinehouse.features import LABEL_CLASS, LABEL_RETURN, LABELS, NUMERIC_FEATURES
 from klinehouse.klines import INTERVALS, MARKETS
 
 KEYS = ("market", "symbol", "interval", "open_time")
+NEXT_BAR_LABELS = (LABEL_RETURN, LABEL_CLASS)
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,7 @@ class DatasetSpec:
 
 def _schema() -> dict[str, pl.DataType]:
     schema = feature_schema(KEY_COLUMNS)
-    schema[LABEL_RETURN] = pl.Float64()
-    schema[LABEL_CLASS] = pl.Int8()  # COPY writes booleans as t/f; as 0/1 they parse natively
+    schema.update(label_schema())
     return schema
 
 
@@ -69,14 +76,13 @@ def _query(spec: DatasetSpec, part: int = 0, parts: int = 1) -> sql.Composed:
             )
         )
     return sql.SQL(
-        "SELECT {features}, l.{ret}::float8 AS {ret}, l.{cls}::boolean::int AS {cls}"
+        "SELECT {features}, {labels}"
         " FROM marts.candle_features f"
         " JOIN marts.candle_labels l USING (market, symbol, interval, open_time)"
         " WHERE {where}"
     ).format(
         features=feature_select(KEY_COLUMNS, table="f"),
-        ret=sql.Identifier(LABEL_RETURN),
-        cls=sql.Identifier(LABEL_CLASS),
+        labels=label_select(table="l"),
         where=sql.SQL(" AND ").join(conditions),
     )
 
@@ -146,16 +152,17 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None, workers: int = 2)
             pl.from_epoch("open_time_us", time_unit="us")
             .dt.replace_time_zone("UTC")
             .alias("open_time"),
-            pl.col(LABEL_CLASS).cast(pl.Boolean),
+            *(pl.col(c).cast(pl.Boolean) for c in LABELS if is_class_label(c)),
         )
-        .select(*KEYS, *NUMERIC_FEATURES, LABEL_RETURN, LABEL_CLASS)
+        .select(*KEYS, *NUMERIC_FEATURES, *LABELS)
         .sort("open_time", "symbol")
     )
 
 
-def labelled(frame: pl.DataFrame) -> pl.DataFrame:
-    """The rows a model may learn from: both labels present."""
-    return frame.filter(pl.col(LABEL_CLASS).is_not_null() & pl.col(LABEL_RETURN).is_not_null())
+def labelled(frame: pl.DataFrame, labels: tuple[str, ...] = NEXT_BAR_LABELS) -> pl.DataFrame:
+    """The rows a model may learn from: `labels` present (the evaluation narrows them
+    further to the rows where every candidate's label is known)."""
+    return frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in labels))
 
 
 def fingerprint(frame: pl.DataFrame) -> dict[str, dict[str, object]]:

@@ -103,8 +103,9 @@ class Baselines:
     up_after_down: float
 
     @classmethod
-    def fit(cls, train: pl.DataFrame) -> Baselines:
-        y = train.get_column(LABEL_CLASS).cast(pl.Float64).to_numpy()
+    def fit(cls, train: pl.DataFrame, label: str = LABEL_CLASS) -> Baselines:
+        """On `label` (the next bar's direction, or another candidate's target)."""
+        y = train.get_column(label).cast(pl.Float64).to_numpy()
         up_before = train.get_column("log_return_1").fill_null(0.0).to_numpy() > 0
         base = float(y.mean()) if len(y) else 0.5
         after_up, after_down = y[up_before], y[~up_before]

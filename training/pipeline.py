@@ -11,13 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from catboost import CatBoostClassifier
+
 from klinehouse import paths
 from klinehouse.errors import KlinehouseError
 from klinehouse.features import FEATURES
 from klinehouse.settings import get_settings
+from training import candidates as cand
 from training import registry
 from training.dataset import DatasetSpec, fingerprint, labelled, load_dataset
-from training.evaluate import EvalConfig, Evaluation, choose_advice, evaluate
+from training.evaluate import EvalConfig, Evaluation, choose_thresholds, evaluate
 from training.folds import holdout
 from training.models import ModelConfig, fit_classifier, fit_regressor, predict_up
 from training.records import Metrics, ModelRecord, SeriesFingerprint
@@ -87,19 +90,41 @@ def train(
         data, interval=spec.interval, model_config=model_config, config=eval_config
     )
 
-    # the model to register: all labelled rows, early stopping and thresholds on the last part
+    # the model to register: the chosen candidate on all labelled rows, early stopping and
+    # thresholds on the last part
+    chosen = cand.CANDIDATES[evaluation.chosen]
     fit_rows, val_rows = holdout(
-        data, fraction=eval_config.validation_fraction, gap_bars=eval_config.gap_bars
+        cand.known_targets(data, [chosen], eval_config.fee_rate),
+        fraction=eval_config.validation_fraction,
+        gap_bars=eval_config.gap_bars,
     )
-    classifier = fit_classifier(fit_rows, val_rows, model_config)
+    model = cand.fit(chosen, fit_rows, val_rows, model_config)
     regressor = fit_regressor(fit_rows, val_rows, model_config)
-    advice = choose_advice(val_rows, predict_up(classifier, val_rows), eval_config, spec.interval)
-    importance = dict(
-        zip(FEATURES, (float(v) for v in classifier.get_feature_importance()), strict=True)
+    advice, _ = choose_thresholds(
+        val_rows,
+        cand.predict(model, val_rows),
+        eval_config,
+        spec.interval,
+        centre=cand.centre(chosen, fit_rows),
     )
+    servable = isinstance(model, CatBoostClassifier)
+    if isinstance(model, CatBoostClassifier):
+        classifier = model
+        importance = dict(
+            zip(FEATURES, (float(v) for v in classifier.get_feature_importance()), strict=True)
+        )
+    else:
+        # not servable (the rule refuses it, naming why): the artefacts are the reference
+        # CatBoost classifier with its own thresholds, so that a hand promotion serves a
+        # consistent model; metadata.json says which candidate was evaluated and which stored
+        classifier = fit_classifier(fit_rows, val_rows, model_config)
+        advice, _ = choose_thresholds(
+            val_rows, predict_up(classifier, val_rows), eval_config, spec.interval
+        )
+        importance = dict(zip(model.features, (abs(v) for v in model.coefficients), strict=False))
 
     version = _version(fp, model_config)
-    metrics = evaluation.metrics
+    metrics = evaluation.metrics.model_copy(update={"servable": servable})
     symbols = sorted(data.get_column("symbol").unique().to_list())
     times = data.get_column("open_time")
     doc: dict[str, Any] = {
@@ -115,6 +140,12 @@ def train(
         "buy_threshold": advice.buy_threshold,
         "sell_threshold": advice.sell_threshold,
         "allow_short": advice.allow_short,
+        "candidate": chosen.name,
+        "candidate_description": chosen.describe(),
+        "horizon_bars": chosen.horizon,
+        "target": chosen.target(),
+        "linear_model": model.as_dict() if isinstance(model, cand.LogisticModel) else None,
+        "stored_classifier": chosen.name if servable else f"{cand.REFERENCE} (fallback)",
         "final_iterations": {
             "classifier": int(classifier.tree_count_ or 0),
             "regressor": int(regressor.tree_count_ or 0),
@@ -157,6 +188,7 @@ def train(
         returns=evaluation.backtest_returns,
         predictions=evaluation.predictions,
         importance=importance,
+        candidate_returns=evaluation.candidate_returns,
     )
     if register:
         _upload_report(folder, version)

@@ -101,6 +101,85 @@ class Scores(_Record):
     up_rate: float | None = None
 
 
+class FoldCandidate(_Record):
+    """One candidate in one fold: its fit and the thresholds chosen on the validation rows."""
+
+    iterations: int | None = None
+    buy_threshold: float
+    sell_threshold: float
+    validation_net_return: float | None = None
+    validation_sharpe: float | None = None
+
+
+class CandidateScores(_Record):
+    """One candidate on every fold's test bars (`training.evaluate`'s candidates' table)."""
+
+    description: str = ""
+    family: str | None = None
+    horizon: int | None = None
+    target: str
+    target_rate: float | None = None
+    forecast: Classification
+    majority_log_loss: float | None = None
+    momentum_log_loss: float | None = None
+    ic: float | None = None
+    backtest: Strategy
+    validation_sharpe: float | None = None
+    validation_net_return: float | None = None
+    thresholds: list[list[float]] = Field(default_factory=list)
+    never_trades_in_folds: list[int] = Field(default_factory=list)
+    deflated_sharpe: float | None = None
+
+
+class DeflatedSharpe(_Record):
+    """`training.selection.DeflatedSharpe` as stored (NaN as None)."""
+
+    probability: float | None = None
+    sharpe: float | None = None
+    expected_max_sharpe: float | None = None
+    trials: int | None = None
+    trial_sharpe_variance: float | None = None
+    skew: float | None = None
+    kurtosis: float | None = None
+    bars: int | None = None
+
+
+class BootstrapBound(_Record):
+    """`training.selection.BootstrapBound` as stored: the chosen advice over buy-and-hold."""
+
+    difference: float | None = None
+    log_difference: float | None = None
+    lower: float | None = None
+    confidence: float | None = None
+    block_bars: int | None = None
+    resamples: int | None = None
+
+
+class Overfitting(_Record):
+    """`training.selection.Overfitting` as stored (the PBO by CSCV)."""
+
+    probability: float | None = None
+    splits: int | None = None
+    combinations: int | None = None
+    columns: int | None = None
+    median_logit: float | None = None
+
+
+class Trials(_Record):
+    candidates: int | None = None
+    threshold_settings: int | None = None
+    trading: int | None = None
+
+
+class Guards(_Record):
+    """The selection-bias guards of the chosen candidate (`training.selection`)."""
+
+    deflated_sharpe: DeflatedSharpe
+    bootstrap: BootstrapBound
+    pbo: Overfitting | None = None
+    trials: Trials | None = None
+
+
 class FoldReport(_Record):
     """One walk-forward fold: its windows (ISO times), rows, thresholds and scores."""
 
@@ -119,16 +198,25 @@ class FoldReport(_Record):
     sell_threshold: float
     scores: Scores
     backtest: Backtests
+    never_trades: bool | None = None
+    candidates: dict[str, FoldCandidate] = Field(default_factory=dict)
 
 
 class Metrics(Scores):
     """The out-of-sample scores the promotion rule compares (`registry.decide`): those of
-    every fold's test rows together, their backtests, and each fold's report."""
+    every fold's test rows together (of the chosen candidate), their backtests, each
+    fold's report, every candidate's scores and the chosen one's guards. A row stored
+    before the candidates has none of the last four: `chosen`, `guards` and `servable`
+    are None, `candidates` empty."""
 
     backtest: Backtests
     leakage_check: LeakageCheck | None = None
     test_rows: int | None = None
     folds: list[FoldReport] = Field(default_factory=list)
+    chosen: str | None = None
+    candidates: dict[str, CandidateScores] = Field(default_factory=dict)
+    guards: Guards | None = None
+    servable: bool | None = None
 
     @classmethod
     def of(cls, document: dict[str, Any]) -> Metrics:

@@ -2,8 +2,10 @@
 `ml.model_registry`.
 
 A challenger becomes champion only if, out of sample, it beats the current
-champion and every baseline on log loss and on the net backtest, and passes the
-leakage check; otherwise it is kept, marked rejected, with the reason. The gRPC
+champion and every baseline on log loss and on the net backtest, passes the
+leakage check and the risk conditions of `training.promotion` (Sharpe over
+buy-and-hold, a bootstrap bound, the deflated Sharpe ratio); otherwise it is kept,
+marked rejected, with every failed condition in the reason. The gRPC
 service reads the champion as `klinehouse_reader` through `load_champion()` and
 polls `champion_version()` (one indexed row) to hot-reload a newly promoted one.
 """
@@ -27,6 +29,7 @@ from klinehouse.features import FEATURES
 from klinehouse.settings import Settings, get_settings
 from training.backtest import Advice, Signal
 from training.models import predict_return, predict_up
+from training.promotion import risk_problems
 from training.records import Metrics, ModelRecord, jsonable
 
 __all__ = ["Metrics", "ModelRecord", "jsonable"]
@@ -66,6 +69,7 @@ def decide(challenger: Metrics, champion: Metrics | None) -> Decision:
         other = strategy.net_return
         if not net > other:
             problems.append(f"net return {net:+.4f} does not beat {name} ({other:+.4f})")
+    problems += risk_problems(challenger)
     if champion is not None:
         champ_loss = champion.classifier.log_loss
         champ_net = champion.backtest.model.net_return
@@ -78,7 +82,11 @@ def decide(challenger: Metrics, champion: Metrics | None) -> Decision:
     if problems:
         return Decision(False, "; ".join(problems))
     against = "the champion and the baselines" if champion else "the baselines (no champion yet)"
-    return Decision(True, f"beats {against} on out-of-sample log loss and net backtest")
+    return Decision(
+        True,
+        f"beats {against} on out-of-sample log loss and net backtest; Sharpe, bootstrap"
+        " bound and deflated Sharpe pass",
+    )
 
 
 # ---------------------------------------------------------------- storage

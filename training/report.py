@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,54 +14,109 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from training import metrics as m
+from training import report_candidates
 from training.backtest import equity_curve
-from training.records import Classification, Metrics, Regression, jsonable
+from training.records import Classification, FoldReport, Metrics, Regression, jsonable
 
 _STRATEGY_LABELS = {"model": "model advice", "buy_and_hold": "buy and hold", "momentum": "momentum"}
 
 
-def _plot_equity(returns: dict[str, pl.DataFrame], path: Path, fee_rate: float) -> None:
-    fig = Figure(figsize=(10, 5))
+def _plot_equity(
+    returns: dict[str, pl.DataFrame],
+    path: Path,
+    fee_rate: float,
+    *,
+    folds: list[FoldReport] | None = None,
+    candidates: dict[str, pl.DataFrame] | None = None,
+    chosen: str | None = None,
+) -> None:
+    fig = Figure(figsize=(11, 5.5))
     ax = fig.subplots()
+    for name, frame in (candidates or {}).items():
+        if name != chosen:  # the chosen one is "model advice" below
+            curve = equity_curve(frame)
+            ax.plot(
+                curve["open_time"].to_list(),
+                curve["equity"].to_numpy(),
+                lw=0.8,
+                alpha=0.6,
+                label=f"candidate {name}",
+            )
     for name, frame in returns.items():
         curve = equity_curve(frame)
+        label = _STRATEGY_LABELS.get(name, name)
         ax.plot(
             curve["open_time"].to_list(),
             curve["equity"].to_numpy(),
-            label=_STRATEGY_LABELS.get(name, name),
+            label=f"{label} ({chosen})" if name == "model" and chosen else label,
+            lw=1.8 if name == "model" else 1.2,
+        )
+    for k, fold in enumerate(folds or []):
+        start = datetime.fromisoformat(fold.test_start)
+        ax.axvline(
+            start,  # type: ignore[arg-type]
+            color="black",
+            ls=":",
+            lw=0.9,
+            label="fold boundary" if k == 0 else None,
+        )
+        ax.annotate(
+            f"fold {fold.number}",
+            (start, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
         )
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_title(
         f"Out-of-sample equity, net of {fee_rate:.2%} per side (walk-forward test windows)"
     )
     ax.set_ylabel("equity (start = 1)")
-    ax.legend()
+    ax.legend(fontsize=8, loc="best")
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
-def _plot_importance(importance: dict[str, float], path: Path) -> None:
+def _plot_importance(
+    importance: dict[str, float],
+    path: Path,
+    title: str = "registered classifier (CatBoost PredictionValuesChange)",
+) -> None:
     names = sorted(importance, key=importance.__getitem__)
-    fig = Figure(figsize=(7, 5))
+    fig = Figure(figsize=(8, 5.5))
     ax = fig.subplots()
     ax.barh(names, [importance[n] for n in names])
-    ax.set_title("Feature importance of the registered classifier (PredictionValuesChange)")
+    # two short lines: a long one-line title is cut at the figure's edge
+    ax.set_title(f"Feature importance\n{title}", fontsize=11)
+    ax.set_xlabel("importance")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def _plot_calibration(predictions: pl.DataFrame, path: Path) -> list[dict[str, float]]:
-    y = predictions["target_up"].to_numpy()
+    # the chosen candidate's own target (the next bar's direction for the reference pair)
+    y = predictions["y_chosen" if "y_chosen" in predictions.columns else "target_up"].to_numpy()
     curve = m.calibration_curve(y, predictions["p_up"].to_numpy(), bins=10)
     fig = Figure(figsize=(5.5, 5.5))
     ax = fig.subplots()
     predicted = [c["predicted"] for c in curve]
-    ax.plot(predicted, [c["observed"] for c in curve], "o-", label="classifier (test windows)")
+    observed = [c["observed"] for c in curve]
+    ax.plot(predicted, observed, "o-", label="chosen candidate (test windows)")
+    for i, (x, obs, c) in enumerate(zip(predicted, observed, curve, strict=True)):
+        # alternately below and above the point: neighbouring bins' counts do not overlap
+        ax.annotate(
+            f"n={c['n']}",
+            (x, obs),
+            xytext=(-12, -13 if i % 2 else 7),
+            textcoords="offset points",
+            fontsize=7,
+        )
     lo, hi = min(*predicted, float(np.mean(y))) - 0.02, max(*predicted, float(np.mean(y))) + 0.02
     ax.plot([lo, hi], [lo, hi], "--", color="grey", label="perfect calibration")
-    ax.set_xlabel("predicted P(up), decile mean")
-    ax.set_ylabel("observed frequency of an up bar")
+    ax.set_xlabel("predicted probability, decile mean (n = bars per bin)")
+    ax.set_ylabel("observed frequency of the target")
     ax.set_title("Calibration (out of sample)")
     ax.legend()
     fig.tight_layout()
@@ -177,13 +233,31 @@ def write_report(
     returns: dict[str, pl.DataFrame],
     predictions: pl.DataFrame,
     importance: dict[str, float],
+    candidate_returns: dict[str, pl.DataFrame] | None = None,
 ) -> Path:
     """Write the run folder; returns the path of summary.md."""
     folder.mkdir(parents=True, exist_ok=True)
-    _plot_equity(returns, folder / "equity.png", doc["eval_config"]["fee_rate"])
-    _plot_importance(importance, folder / "feature_importance.png")
+    metrics = Metrics.of(jsonable(doc["metrics"]))
+    _plot_equity(
+        returns,
+        folder / "equity.png",
+        doc["eval_config"]["fee_rate"],
+        folds=metrics.folds,
+        candidates=candidate_returns,
+        chosen=metrics.chosen,
+    )
+    _plot_importance(
+        importance,
+        folder / "feature_importance.png",
+        title=f"registered {doc.get('candidate', 'classifier')}"
+        + (
+            " (CatBoost PredictionValuesChange)"
+            if doc.get("linear_model") is None
+            else " (|coefficient|, standardised)"
+        ),
+    )
     doc = {**doc, "calibration": _plot_calibration(predictions, folder / "calibration.png")}
     (folder / "metrics.json").write_text(json.dumps(jsonable(doc), indent=2))
     summary = folder / "summary.md"
-    summary.write_text(_summary(jsonable(doc), Metrics.of(jsonable(doc["metrics"]))))
+    summary.write_text(_summary(jsonable(doc), metrics) + report_candidates.markdown(metrics))
     return summary

@@ -16,7 +16,15 @@ import polars as pl
 from psycopg import sql
 
 from klinehouse.db import connect
-from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
+from klinehouse.features import (
+    LABEL_CLASS,
+    LABEL_HORIZONS,
+    LABEL_RETURN,
+    LABELS,
+    NUMERIC_FEATURES,
+    label_class,
+    label_return,
+)
 
 
 def frame(
@@ -46,10 +54,23 @@ def frame(
                     **cols,
                     LABEL_RETURN: ret,
                     LABEL_CLASS: ret > 0,
+                    **_longer_labels(ret),
                 }
             )
         )
     return pl.concat(parts).sort("open_time", "symbol")
+
+
+def _longer_labels(ret: np.ndarray) -> dict[str, pl.Series]:
+    """The labels over h > 1 bars: sums of the next h one-bar log returns (None at the end)."""
+    out: dict[str, pl.Series] = {}
+    cumulative = np.concatenate(([0.0], np.cumsum(ret)))
+    for h in LABEL_HORIZONS[1:]:
+        total = cumulative[h:] - cumulative[:-h]
+        values = [*total.tolist(), *([None] * (h - 1))]
+        out[label_return(h)] = pl.Series(values, dtype=pl.Float64)
+        out[label_class(h)] = pl.Series([None if v is None else v > 0 for v in values])
+    return out
 
 
 def klines(
@@ -104,14 +125,16 @@ def write_marts(df: pl.DataFrame, *, url: str | None = None) -> None:
     keys = ["market", "symbol", "interval", "open_time"]
     tables = {
         "candle_features": (list(NUMERIC_FEATURES), "double precision"),
-        "candle_labels": ([LABEL_RETURN, LABEL_CLASS], None),
+        "candle_labels": (list(LABELS), None),
     }
     with connect(url) as conn:
         for table, (columns, kind) in tables.items():
             defs = [
                 sql.SQL("{} {}").format(
                     sql.Identifier(c),
-                    sql.SQL("boolean" if c == LABEL_CLASS else (kind or "double precision")),
+                    sql.SQL(
+                        "boolean" if c.startswith(LABEL_CLASS) else (kind or "double precision")
+                    ),
                 )
                 for c in columns
             ]

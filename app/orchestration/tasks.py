@@ -224,11 +224,14 @@ def train_candidate(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 @masked
 def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
-    """The candidate's out-of-sample scores from the registry, against the baselines."""
+    """The candidate's out-of-sample scores from the registry, against the baselines,
+    the model chosen among the candidates and its selection-bias guards (None for a
+    row stored before the candidates)."""
     from training.registry import get_model
 
     row = get_model(str(candidate["version"]))
     metrics = row.metrics
+    guards = metrics.guards
     return {
         "version": candidate["version"],
         "status": row.status,
@@ -241,6 +244,19 @@ def evaluate_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
         "net_return": metrics.backtest.model.net_return,
         "buy_and_hold_net_return": metrics.backtest.buy_and_hold.net_return,
         "leakage_check_passed": metrics.leakage_check.passed if metrics.leakage_check else None,
+        "chosen": metrics.chosen,
+        "servable": metrics.servable,
+        "sharpe": metrics.backtest.model.sharpe,
+        "buy_and_hold_sharpe": metrics.backtest.buy_and_hold.sharpe,
+        "guards": None
+        if guards is None
+        else {
+            "deflated_sharpe": guards.deflated_sharpe.probability,
+            "trials": guards.deflated_sharpe.trials,
+            "pbo": guards.pbo.probability if guards.pbo else None,
+            "bootstrap_lower": guards.bootstrap.lower,
+            "bootstrap_confidence": guards.bootstrap.confidence,
+        },
     }
 
 

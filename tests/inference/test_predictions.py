@@ -40,10 +40,12 @@ def register(owner_url: str, version: str, *, buy: float, sell: float, quality: 
         "majority": {"log_loss": 0.6931},
         "momentum": {"log_loss": 0.7},
         "backtest": {
-            "model": {"net_return": quality},
-            "buy_and_hold": {"net_return": -0.5},
+            "model": {"net_return": quality, "sharpe": 1.0 + quality},
+            "buy_and_hold": {"net_return": -0.5, "sharpe": -1.0},
             "momentum": {"net_return": -0.5},
         },
+        # the risk conditions of training.promotion pass
+        "guards": {"bootstrap": {"lower": 0.01}, "deflated_sharpe": {"probability": 0.99}},
     }
     outcome = registry.record(
         registry.ModelRecord.model_validate({

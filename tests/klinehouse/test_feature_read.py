@@ -32,3 +32,18 @@ def test_training_and_serving_read_the_same_features() -> None:
 def test_an_unknown_key_is_refused() -> None:
     with pytest.raises(ValueError, match="not key columns"):
         feature_columns(("open",))
+
+
+def test_label_columns_of_every_horizon_are_read() -> None:
+    from klinehouse.feature_read import is_class_label, label_schema, label_select
+    from klinehouse.features import LABEL_HORIZONS, LABELS, label_class, label_return
+    from training.dataset import _schema
+
+    assert tuple(label_schema()) == LABELS
+    for h in LABEL_HORIZONS:
+        assert label_return(h) in LABELS and label_class(h) in LABELS
+        assert is_class_label(label_class(h)) and not is_class_label(label_return(h))
+    text = label_select(table="l").as_string(None)
+    assert text.count(" AS ") == len(LABELS)
+    assert '"l"."target_up_24"::boolean::int AS "target_up_24"' in text
+    assert list(_schema())[-len(LABELS) :] == list(LABELS)

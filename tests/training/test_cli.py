@@ -16,3 +16,15 @@ def test_train_option_defaults_are_model_configs() -> None:
         config.seed,
         config.thread_count,
     )
+
+
+def test_train_candidates_option_and_unknown_names() -> None:
+    from training.candidates import DEFAULT_CANDIDATES
+    from training.cli import _candidates
+
+    assert _candidates(()) == DEFAULT_CANDIDATES
+    assert _candidates(("catboost_h1, logistic_h1", "catboost_h4")) == (
+        "catboost_h1",
+        "logistic_h1",
+        "catboost_h4",
+    )

@@ -16,7 +16,16 @@ from training.backtest import Advice
 from training.evaluate import EvalConfig, evaluate
 from training.folds import holdout, split, walk_forward
 from training.models import ModelConfig
-from training.records import Backtests, Classification, LeakageCheck, Metrics, Strategy
+from training.records import (
+    Backtests,
+    BootstrapBound,
+    Classification,
+    DeflatedSharpe,
+    Guards,
+    LeakageCheck,
+    Metrics,
+    Strategy,
+)
 from training.registry import decide
 
 
@@ -84,7 +93,7 @@ def test_evaluation_finds_a_planted_signal_and_not_a_shuffled_one() -> None:
         synthetic.frame(bars=900, signal=1.0),
         interval="1h",
         model_config=fast,
-        config=EvalConfig(n_folds=2, embargo_bars=5),
+        config=EvalConfig(n_folds=2, embargo_bars=5, purge_bars=1, candidates=NEXT_BAR),
     )
     assert ev.metrics.classifier.auc is not None and ev.metrics.classifier.auc > 0.75
     assert ev.metrics.leakage_check is not None and ev.metrics.leakage_check.passed
@@ -92,10 +101,16 @@ def test_evaluation_finds_a_planted_signal_and_not_a_shuffled_one() -> None:
         synthetic.frame(bars=900, signal=0.0, seed=3),
         interval="1h",
         model_config=fast,
-        config=EvalConfig(n_folds=2, embargo_bars=5, leakage_check=False),
+        config=EvalConfig(
+            n_folds=2, embargo_bars=5, purge_bars=1, leakage_check=False, candidates=NEXT_BAR
+        ),
     )
     assert noise.metrics.classifier.auc is not None
     assert abs(noise.metrics.classifier.auc - 0.5) < 0.05
+
+
+# next-bar candidates only: a 1-bar purge, as these small synthetic frames were sized for
+NEXT_BAR = ("catboost_h1", "logistic_h1")
 
 
 def _metrics(loss: float, net: float) -> Metrics:
@@ -104,11 +119,15 @@ def _metrics(loss: float, net: float) -> Metrics:
         majority=Classification(log_loss=0.6931),
         momentum=Classification(log_loss=0.6925),
         backtest=Backtests(
-            model=Strategy(net_return=net),
-            buy_and_hold=Strategy(net_return=-0.05),
-            momentum=Strategy(net_return=-0.5),
+            model=Strategy(net_return=net, sharpe=1.5),
+            buy_and_hold=Strategy(net_return=-0.05, sharpe=-0.2),
+            momentum=Strategy(net_return=-0.5, sharpe=-1.0),
         ),
         leakage_check=LeakageCheck(passed=True, shuffled_label_auc=0.5, tolerance=0.03),
+        guards=Guards(
+            bootstrap=BootstrapBound(lower=0.01, confidence=0.95),
+            deflated_sharpe=DeflatedSharpe(probability=0.97, trials=150),
+        ),
     )
 
 
@@ -169,6 +188,10 @@ def test_metrics_round_trip_the_stored_json() -> None:
     assert metrics.classifier.auc is None and metrics.backtest.model.bars == 10
     assert metrics.folds[0].scores.majority.log_loss == 0.69
     assert metrics.leakage_check is None
+    # a row stored before the candidates: no choice, no guards (the rule then names that)
+    assert metrics.chosen is None and metrics.guards is None and metrics.servable is None
+    assert metrics.candidates == {} and metrics.folds[0].candidates == {}
+    assert "no selection-bias guards recorded" in decide(metrics, None).reason
     assert metrics.to_json() == stored
     assert Metrics.of({**stored, "up_rate": float("nan")}).up_rate is None
     with pytest.raises(ValueError, match="log_loss"):

@@ -24,7 +24,10 @@ from training.pipeline import train
 from ..marts import build_template, create_database, drop_database, with_db
 
 FAST = ModelConfig(iterations=60, depth=3, learning_rate=0.1)
-EVAL = EvalConfig(n_folds=2, embargo_bars=5)
+# next-bar candidates and a 1-bar purge: the frame is small (all candidates: test_candidates.py)
+EVAL = EvalConfig(
+    n_folds=2, embargo_bars=5, purge_bars=1, candidates=("catboost_h1", "logistic_h1")
+)
 
 
 KLINES = synthetic.klines(bars=900, signal=1.0)
@@ -138,6 +141,12 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     assert evaluated["log_loss"] == pytest.approx(result.metrics.classifier.log_loss)
     assert evaluated["net_return"] == pytest.approx(result.metrics.backtest.model.net_return)
     assert evaluated["leakage_check_passed"] is True
+    assert evaluated["chosen"] == result.metrics.chosen is not None
+    guards = result.metrics.guards
+    assert guards is not None and evaluated["guards"] is not None
+    assert evaluated["guards"]["deflated_sharpe"] == guards.deflated_sharpe.probability
+    assert evaluated["guards"]["trials"] == guards.deflated_sharpe.trials
+    assert evaluated["guards"]["bootstrap_lower"] == guards.bootstrap.lower
 
     # the registry through the CLI
     from click.testing import CliRunner
@@ -153,3 +162,15 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     refused = runner.invoke(cli, ["models", "promote", again.version])
     assert refused.exit_code == 1 and "rejected" in refused.output
     assert registry.champion_version(marts_url) == result.version
+
+
+def test_a_chosen_linear_candidate_is_recorded_and_not_served(marts_url: str, tmp_path) -> None:
+    only_linear = EvalConfig(n_folds=2, embargo_bars=5, purge_bars=1, candidates=("logistic_h1",))
+    result = train(DatasetSpec(), model_config=FAST, eval_config=only_linear, report_root=tmp_path)
+    assert result.metrics.chosen == "logistic_h1" and result.metrics.servable is False
+    assert result.status == "rejected"
+    assert "logistic_h1 cannot be served" in result.reason
+    doc = json.loads((result.report.parent / "metrics.json").read_text())
+    assert doc["stored_classifier"] == "catboost_h1 (fallback)"
+    assert len(doc["linear_model"]["coefficients"]) == len(doc["linear_model"]["features"]) + 3
+    assert "## Candidates" in result.report.read_text()

@@ -10,18 +10,21 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from klinehouse.features import LABEL_HORIZON_BARS
 from training import registry
+from training.candidates import known_targets, resolve
 from training.dataset import DatasetSpec, labelled, load_dataset
 from training.evaluate import EvalConfig
 from training.folds import split, walk_forward
 from training.models import ModelConfig
 from training.pipeline import TrainResult, train
+from training.report_candidates import console_lines
 
 from .conftest import RealWarehouse
 
-# small enough for CI on 2 cores, large enough to learn something
-MODEL = ModelConfig(iterations=150, depth=4, learning_rate=0.05, seed=7)
+# small enough for CI on 2 cores, large enough to learn something: every candidate is
+# fitted per fold, for the leakage check and once more to register, and `train` runs
+# twice with this config (the reproducibility check), so few trees at a higher rate
+MODEL = ModelConfig(iterations=60, depth=4, learning_rate=0.1, seed=7)
 EVAL = EvalConfig(n_folds=3, embargo_bars=24)
 HOUR = timedelta(hours=1)
 
@@ -64,8 +67,20 @@ def test_pipeline_trains_and_registers(
 def test_no_test_label_window_overlaps_a_training_window(
     real_warehouse: RealWarehouse, first_run: TrainResult
 ) -> None:
-    data = labelled(load_dataset(DatasetSpec("spot", "1h"), url=real_warehouse.url))
-    folds = walk_forward(data["open_time"], n_folds=EVAL.n_folds, embargo_bars=EVAL.embargo_bars)
+    candidates = resolve(EVAL.candidates)
+    data = known_targets(
+        labelled(load_dataset(DatasetSpec("spot", "1h"), url=real_warehouse.url)),
+        candidates,
+        EVAL.fee_rate,
+    )
+    longest = max(c.horizon for c in candidates)
+    assert EVAL.purge_bars >= longest == 24
+    folds = walk_forward(
+        data["open_time"],
+        n_folds=EVAL.n_folds,
+        purge_bars=EVAL.purge_bars,
+        embargo_bars=EVAL.embargo_bars,
+    )
     assert [f.test_start for f in first_run.metrics.folds] == [
         f.test_start.isoformat() for f in folds
     ]
@@ -73,19 +88,37 @@ def test_no_test_label_window_overlaps_a_training_window(
         train_rows, test_rows = split(data, fold)
         last_train: datetime = train_rows["open_time"].max()  # type: ignore[assignment]
         first_test: datetime = test_rows["open_time"].min()  # type: ignore[assignment]
-        # label of bar t spans (close_t, close_{t+h}] = (t + 1h, t + (1+h)h]
-        train_label_end = last_train + (1 + LABEL_HORIZON_BARS) * HOUR
+        # the longest label of bar t spans (close_t, close_{t+h}] = (t + 1h, t + (1+h)h]
+        train_label_end = last_train + (1 + longest) * HOUR
         test_label_start = first_test + HOUR
         assert train_label_end <= test_label_start
         # and the embargo keeps more bars apart than the purge alone
-        assert first_test - last_train > (LABEL_HORIZON_BARS + EVAL.embargo_bars) * HOUR
+        assert first_test - last_train > (longest + EVAL.embargo_bars) * HOUR
     # the evaluation used exactly those rows
     for f in first_run.metrics.folds:
         assert f.train_last_open_time is not None and f.test_first_open_time is not None
         assert (
-            datetime.fromisoformat(f.train_last_open_time) + 2 * HOUR
+            datetime.fromisoformat(f.train_last_open_time) + (1 + longest) * HOUR
             <= datetime.fromisoformat(f.test_first_open_time) + HOUR
         )
+
+
+def test_every_candidate_is_evaluated_and_the_rule_gives_its_reasons(
+    first_run: TrainResult,
+) -> None:
+    m = first_run.metrics
+    assert set(m.candidates) == set(EVAL.candidates)
+    assert m.chosen in m.candidates
+    guards = m.guards
+    assert guards is not None and guards.pbo is not None
+    assert guards.deflated_sharpe.trials == len(EVAL.candidates) * EVAL.threshold_settings
+    assert guards.pbo.columns == len(EVAL.candidates)
+    for line in console_lines(m):
+        print(line)
+    if first_run.status == "rejected":  # every failed condition is named
+        assert first_run.reason and all(part.strip() for part in first_run.reason.split(";"))
+    summary = first_run.report.read_text()
+    assert "## Candidates" in summary and "## Selection-bias guards" in summary
 
 
 def test_shuffled_labels_give_chance_auc(first_run: TrainResult) -> None:

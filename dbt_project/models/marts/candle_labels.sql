@@ -10,14 +10,19 @@
         ],
     )
 }}
--- Training targets, kept apart from the features: the next bar's log return and
--- direction. NULL for a series' last bar and where the next bar is missing.
--- Incremental: from one bar before the earliest new candle of each series on.
+-- Training targets, kept apart from the features: the log return and direction over
+-- the next h bars, h in `horizons` (a copy of klinehouse.features.LABEL_HORIZONS, kept
+-- in step by the column tests). NULL where bar t+h is not the h-th bar after t (end of
+-- a series, a missing bar in between). Incremental: from `horizons[-1]` bars before the
+-- earliest new candle of each series on (a new candle changes the labels of the h bars
+-- before it).
+{%- set horizons = [1, 4, 24] %}
+{%- set lookback = horizons[-1] %}
 
 with
 
 {% if is_incremental() %}
-{%- set window = incremental_window(ref('candles'), lookback_bars=1) %}
+{%- set window = incremental_window(ref('candles'), lookback_bars=lookback) %}
 changed as (
 
     select market, symbol, interval, min(open_time) as since
@@ -33,7 +38,7 @@ scope as (
     from {{ ref('candles') }} as c
     inner join changed as ch
         on ch.market = c.market and ch.symbol = c.symbol and ch.interval = c.interval
-    where c.open_time >= {{ add_bars('ch.since', -1, 'c.interval') }}
+    where c.open_time >= {{ add_bars('ch.since', -lookback, 'c.interval') }}
       and c.open_time >= {{ timestamp_literal(window.since) }}  -- the same bound, as a constant
 
 ),
@@ -53,9 +58,11 @@ next_bars as (
         interval,
         open_time,
         close,
-        ingested_at,
-        lead(open_time) over bars  as next_open_time,
-        lead(close) over bars      as next_close
+        {%- for h in horizons %}
+        lead(open_time, {{ h }}) over bars  as open_time_{{ h }},
+        lead(close, {{ h }}) over bars      as close_{{ h }},
+        {%- endfor %}
+        ingested_at
     from scope
     where is_on_grid
     window bars as (partition by market, symbol, interval order by open_time)
@@ -67,11 +74,14 @@ select
     symbol,
     interval,
     open_time,
-    case when next_open_time = {{ add_bars('open_time', 1, 'interval') }}
-        then ln(next_close::double precision / close::double precision)
-    end::double precision                                           as target_log_return_1,
-    case when next_open_time = {{ add_bars('open_time', 1, 'interval') }}
-        then next_close > close
-    end                                                             as target_up,
+    {%- for h in horizons %}
+    {%- set suffix = '' if h == 1 else '_' ~ h %}
+    case when open_time_{{ h }} = {{ add_bars('open_time', h, 'interval') }}
+        then ln(close_{{ h }}::double precision / close::double precision)
+    end::double precision                                           as target_log_return_{{ h }},
+    case when open_time_{{ h }} = {{ add_bars('open_time', h, 'interval') }}
+        then close_{{ h }} > close
+    end                                                             as target_up{{ suffix }},
+    {%- endfor %}
     ingested_at
 from next_bars

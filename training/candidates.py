@@ -1,0 +1,223 @@
+"""The candidate models of one (market, interval), compared on the same folds and features.
+
+- `catboost_h1`: the current pair (CatBoost classifier on the next bar's direction; its
+  CatBoost regressor on the next log return is fitted beside it, see `evaluate`).
+- `catboost_h4`, `catboost_h24`: the CatBoost classifier on the direction 4 / 24 bars
+  ahead (`marts.candle_labels`); the folds' purge must be at least the horizon.
+- `catboost_fee_h4`: the CatBoost classifier on a fee-aware target: the move over the
+  next 4 bars beats the round trip (a long entered and left at the fee pays
+  (1 - fee)^2, so the target is r_4 > -2 ln(1 - fee)).
+- `logistic_h1`: an L2-regularised logistic regression on standardised numeric
+  features and the one-hot symbol: a simple challenger.
+
+Every candidate outputs a probability; the advice thresholds are chosen for each on the
+inner validation window. A target whose base rate is far from 1/2 (the fee-aware one)
+has its threshold grid centred on its training base rate rather than on 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+import numpy as np
+import polars as pl
+from catboost import CatBoostClassifier
+
+from klinehouse.errors import KlinehouseError
+from klinehouse.features import (
+    CATEGORICAL_FEATURES,
+    LABEL_RETURN,
+    NUMERIC_FEATURES,
+    label_class,
+    label_return,
+)
+from training.model_config import ModelConfig
+from training.models import fit_classifier, predict_up
+
+Family = Literal["catboost", "logistic"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    family: Family
+    horizon: int = 1
+    fee_aware: bool = False
+
+    def target(self) -> str:
+        """The label column this candidate predicts (see `add_targets` for fee-aware ones)."""
+        return f"target_beats_fee_{self.horizon}" if self.fee_aware else label_class(self.horizon)
+
+    def describe(self) -> str:
+        what = (
+            f"move over {self.horizon} bar(s) beats the round-trip fee"
+            if self.fee_aware
+            else f"up over {self.horizon} bar(s)"
+        )
+        family = "CatBoost" if self.family == "catboost" else "logistic regression (L2)"
+        return f"{family}, P({what})"
+
+
+CANDIDATES: dict[str, Candidate] = {
+    c.name: c
+    for c in (
+        Candidate("catboost_h1", "catboost", 1),
+        Candidate("catboost_h4", "catboost", 4),
+        Candidate("catboost_h24", "catboost", 24),
+        Candidate("catboost_fee_h4", "catboost", 4, fee_aware=True),
+        Candidate("logistic_h1", "logistic", 1),
+    )
+}
+DEFAULT_CANDIDATES: tuple[str, ...] = tuple(CANDIDATES)
+REFERENCE = "catboost_h1"  # the current pair: its regressor and its leakage check
+
+
+def resolve(names: tuple[str, ...]) -> list[Candidate]:
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown or not names:
+        raise KlinehouseError(
+            f"unknown candidate(s) {', '.join(unknown) or '(none given)'}:"
+            f" expected some of {', '.join(CANDIDATES)}"
+        )
+    return [CANDIDATES[n] for n in dict.fromkeys(names)]
+
+
+def fee_threshold(fee_rate: float) -> float:
+    """The log return a round trip must beat: (1 - fee)^2 e^r > 1."""
+    return -2.0 * math.log1p(-fee_rate)
+
+
+def add_targets(frame: pl.DataFrame, candidates: list[Candidate], fee_rate: float) -> pl.DataFrame:
+    """`frame` with the fee-aware targets the candidates need (from the return labels)."""
+    extra = {
+        c.target(): (pl.col(label_return(c.horizon)) > fee_threshold(fee_rate)).alias(c.target())
+        for c in candidates
+        if c.fee_aware
+    }
+    return frame.with_columns(*extra.values()) if extra else frame
+
+
+def known_targets(
+    frame: pl.DataFrame, candidates: list[Candidate], fee_rate: float
+) -> pl.DataFrame:
+    """The rows where every candidate's label is known (all candidates on the same rows:
+    the longest horizon drops a series' last bars for all), with the fee-aware targets."""
+    needed = {LABEL_RETURN} | {label_return(c.horizon) for c in candidates}
+    needed |= {c.target() for c in candidates if not c.fee_aware}
+    known = frame.filter(pl.all_horizontal(pl.col(n).is_not_null() for n in sorted(needed)))
+    return add_targets(known, candidates, fee_rate)
+
+
+def horizon(candidates: list[Candidate]) -> int:
+    return max(c.horizon for c in candidates)
+
+
+# ---------------------------------------------------------------- the linear challenger
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """Standardised numeric features (missing -> the training mean) and one-hot symbols."""
+
+    features: tuple[str, ...]
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    symbols: tuple[str, ...]
+    coefficients: tuple[float, ...]
+    intercept: float
+
+    def design(self, frame: pl.DataFrame) -> np.ndarray:
+        x = frame.select(pl.col(c).cast(pl.Float64) for c in self.features).to_numpy()
+        x = (x - np.asarray(self.means)) / np.asarray(self.scales)
+        x = np.nan_to_num(x, nan=0.0)
+        (symbol_col,) = CATEGORICAL_FEATURES
+        symbols = frame.get_column(symbol_col).to_numpy()
+        onehot = np.stack([symbols == s for s in self.symbols], axis=1).astype(np.float64)
+        return np.hstack([x, onehot])
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        z = self.design(frame) @ np.asarray(self.coefficients) + self.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "features": list(self.features),
+            "means": list(self.means),
+            "scales": list(self.scales),
+            "symbols": list(self.symbols),
+            "coefficients": list(self.coefficients),
+            "intercept": self.intercept,
+        }
+
+
+def fit_logistic(fit: pl.DataFrame, label: str, *, c: float = 0.1, seed: int = 0) -> LogisticModel:
+    from sklearn.linear_model import LogisticRegression
+
+    x = fit.select(pl.col(n).cast(pl.Float64) for n in NUMERIC_FEATURES).to_numpy()
+    # nan-aware moments by hand: a feature missing on every row (taker_buy_ratio of a
+    # source without taker volumes) gets mean 0 and scale 1, i.e. a constant 0 input
+    known = ~np.isnan(x)
+    count = np.maximum(known.sum(axis=0), 1)
+    means = np.where(known, x, 0.0).sum(axis=0) / count
+    scales = np.sqrt(np.where(known, (x - means) ** 2, 0.0).sum(axis=0) / count)
+    scales = np.where(scales > 0, scales, 1.0)
+    (symbol_col,) = CATEGORICAL_FEATURES
+    symbols = tuple(sorted(fit.get_column(symbol_col).unique().to_list()))
+    shell = LogisticModel(
+        NUMERIC_FEATURES, tuple(means.tolist()), tuple(scales.tolist()), symbols, (), 0.0
+    )
+    y = fit.get_column(label).cast(pl.Int8).to_numpy()
+    if len(np.unique(y)) < 2:
+        raise KlinehouseError(f"{label} takes one value only on the fit rows: nothing to learn")
+    model = LogisticRegression(C=c, max_iter=500, random_state=seed)
+    model.fit(shell.design(fit), y)
+    return LogisticModel(
+        shell.features,
+        shell.means,
+        shell.scales,
+        symbols,
+        tuple(float(v) for v in model.coef_[0]),
+        float(model.intercept_[0]),
+    )
+
+
+# ---------------------------------------------------------------- one interface
+
+Fitted: TypeAlias = CatBoostClassifier | LogisticModel
+
+
+def fit(
+    candidate: Candidate,
+    fit_rows: pl.DataFrame,
+    validation: pl.DataFrame | None,
+    config: ModelConfig,
+    *,
+    label: str | None = None,
+) -> Fitted:
+    """Fit `candidate` on `fit_rows` (CatBoost stops early on `validation`); `label`
+    overrides its target (the leakage check fits on shuffled labels)."""
+    target = label or candidate.target()
+    if candidate.family == "logistic":
+        return fit_logistic(fit_rows, target, seed=config.seed)
+    return fit_classifier(fit_rows, validation, config, label=target)
+
+
+def predict(model: Fitted, frame: pl.DataFrame) -> np.ndarray:
+    if isinstance(model, LogisticModel):
+        return model.predict(frame)
+    return predict_up(model, frame)
+
+
+def iterations(model: Fitted) -> int:
+    return int(model.tree_count_ or 0) if isinstance(model, CatBoostClassifier) else 0
+
+
+def centre(candidate: Candidate, fit_rows: pl.DataFrame) -> float:
+    """Where the threshold grid is centred: 0.5, or the training base rate of a fee-aware
+    target (a probability of 0.3 may be a strong signal when the base rate is 0.2)."""
+    if not candidate.fee_aware:
+        return 0.5
+    rate = fit_rows.get_column(candidate.target()).cast(pl.Float64).mean()
+    return float(rate) if isinstance(rate, float) else 0.5
