@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key=['market', 'symbol', 'interval', 'open_time'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
+        pre_hook="{{ apply_increment() }}",
         on_schema_change='fail',
         indexes=[
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
@@ -12,29 +13,23 @@
 }}
 -- Training targets, kept apart from the features: the next bar's log return and
 -- direction. NULL for a series' last bar and where the next bar is missing.
--- Incremental: from one bar before the earliest new candle of each series on.
+-- Incremental: the spans of marts.candles changed since the last run and the bar
+-- before each are deleted and recomputed (raw's change log, up to marts.candles'
+-- watermark).
 
 with
 
+{%- set changes = pending_changes(upstream='candles') %}
+{#- A candle change reaches its own label and the previous bar's. -#}
+{%- set affected = shift_ranges(candle_ranges(changes.ranges), before=1) %}
 {% if is_incremental() %}
-{%- set window = incremental_window(ref('candles'), lookback_bars=1) %}
-changed as (
-
-    select market, symbol, interval, min(open_time) as since
-    from {{ ref('candles') }}
-    where ingested_at > {{ timestamp_literal(window.high_water) }}
-    group by market, symbol, interval
-
-),
-
 scope as (
 
-    select c.*
-    from {{ ref('candles') }} as c
-    inner join changed as ch
-        on ch.market = c.market and ch.symbol = c.symbol and ch.interval = c.interval
-    where c.open_time >= {{ add_bars('ch.since', -1, 'c.interval') }}
-      and c.open_time >= {{ timestamp_literal(window.since) }}  -- the same bound, as a constant
+    -- The affected spans and the bar after each, read by key; the pre-hook deleted
+    -- the affected spans from this table.
+    select *
+    from {{ ref('candles') }}
+    where {{ in_ranges(shift_ranges(affected, after=1)) }}
 
 ),
 {% else %}
@@ -75,3 +70,7 @@ select
     end                                                             as target_up,
     ingested_at
 from next_bars
+{% if is_incremental() %}
+where {{ in_ranges(affected) }}
+{% endif %}
+{{ increment_marker(changes, affected) }}
