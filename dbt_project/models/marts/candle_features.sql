@@ -8,6 +8,7 @@
         indexes=[
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
             {'columns': ['ingested_at']},
+            {'columns': ['open_time']},
         ],
     )
 }}
@@ -16,7 +17,8 @@
 -- marts.candles' watermark) and the `feature_lookback_bars` bars after them are
 -- deleted and recomputed, reading `feature_lookback_bars` bars before them (the
 -- longest window), so the rows equal what a full refresh yields; a BTCUSDT change also
--- recomputes every series of its market and interval there (btc_log_return_1).
+-- recomputes every series of its market and interval there (btc_log_return_1), found
+-- through the open_time index.
 
 {%- set lookback = var('feature_lookback_bars', 24) %}
 
