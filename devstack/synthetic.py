@@ -15,9 +15,10 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 _SECONDS = {"1m": 60, "5m": 300, "1h": 3600}
 
 
-def symbols(series: int) -> list[str]:
-    """BTCUSDT first (the cross-asset feature), then SYM0001USDT, SYM0002USDT, …"""
-    return ["BTCUSDT", *(f"SYM{s:04d}USDT" for s in range(1, series))]
+def symbols(series: int, offset: int = 0) -> list[str]:
+    """Series offset..offset+series-1: BTCUSDT first (the cross-asset feature), then
+    SYM0001USDT, SYM0002USDT, …"""
+    return [f"SYM{s:04d}USDT" if s else "BTCUSDT" for s in range(offset, offset + series)]
 
 
 def random_walk_klines(
@@ -28,13 +29,14 @@ def random_walk_klines(
     interval: str = "1m",
     start: datetime = START,
     seed: int = 7,
+    series_offset: int = 0,
 ) -> pl.DataFrame:
-    """`series` series of `bars` valid klines each, bar numbers first..first+bars-1
-    after `start` (the same bar number always gets the same open_time)."""
+    """`series` series (numbers series_offset…) of `bars` valid klines each, bar numbers
+    first..first+bars-1 after `start` (the same bar number always gets the same open_time)."""
     step = _SECONDS[interval]
-    rng = np.random.default_rng(seed + first)
+    rng = np.random.default_rng([seed, first, series_offset])
     n = series * bars
-    level = np.repeat(100.0 * (np.arange(series) + 1), bars)
+    level = np.repeat(100.0 * (np.arange(series_offset, series_offset + series) + 1), bars)
     walk = rng.normal(0, 0.001, (series, bars)).cumsum(axis=1).ravel()
     close = np.round(level * np.exp(walk), 4)
     open_ = np.round(close * (1 + rng.normal(0, 0.0005, n)), 4)
@@ -48,7 +50,7 @@ def random_walk_klines(
     return pl.DataFrame(
         {
             "market": pl.Series([], dtype=pl.String).extend_constant("spot", n),
-            "symbol": pl.Series(np.repeat(np.array(symbols(series)), bars)),
+            "symbol": pl.Series(np.repeat(np.array(symbols(series, series_offset)), bars)),
             "interval": pl.Series([], dtype=pl.String).extend_constant(interval, n),
             "open_time": pl.Series(start_ms + offsets).cast(pl.Datetime("ms", "UTC")),
             "close_time": pl.Series(start_ms + offsets + step * 1000 - 1).cast(
