@@ -176,15 +176,18 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
 
     from bench.bench_grpc import free_port, load, register_champion, wait_ready
     from klinehouse import paths
+    from klinehouse.settings import get_settings
     from klinehouse.v1 import prediction_service_pb2
 
     register_champion(url, 100)
+    reader = get_settings().reader_url().rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1]
     home = paths.home()
     ours_addr, echo_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "KLINEHOUSE_HOME": str(home),
         "KLINEHOUSE_DATABASE_URL": url,
+        "KLINEHOUSE_READER_DATABASE_URL": reader,
         "KLINEHOUSE_GRPC_ADDRESS": ours_addr,
     }
     bench_grpc = REPO / "bench" / "bench_grpc.py"
