@@ -85,7 +85,9 @@ def _fresh_database(admin_url: str, name: str) -> str:
     from klinehouse.migrate import upgrade
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = admin_url.rsplit("/", 1)[0] + "/" + name
     upgrade(url)
@@ -107,7 +109,9 @@ def measure_load(url: str, fig: Figures, series: int, bars: int) -> None:
     rows = sum(f.height for f in frames)
     bare = sql.Identifier("public", "bench_bare_copy")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE TABLE {} (LIKE raw.binance_klines INCLUDING DEFAULTS)").format(bare))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (LIKE raw.binance_klines INCLUDING DEFAULTS)").format(bare)
+        )
         t_bare, _ = _timed(lambda: [copy_frame(conn, bare, f) for f in frames])
         conn.execute(sql.SQL("DROP TABLE {}").format(bare))
     t_load, stats = _timed(lambda: load_frames(frames, url=url))
@@ -192,7 +196,9 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
     }
     bench_grpc = REPO / "bench" / "bench_grpc.py"
     with (home / f"bench-scale-{fig.size}.log").open("w") as log:
-        ours = subprocess.Popen([sys.executable, "-m", "app", "serve"], env=env, stdout=log, stderr=log)
+        ours = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve"], env=env, stdout=log, stderr=log
+        )
         echo = subprocess.Popen(
             [sys.executable, str(bench_grpc), "--echo-server", echo_addr.rsplit(":", 1)[1]],
             stdout=log,
