@@ -14,7 +14,7 @@ timed apart). Per size it measures:
 3. `dbt run` after one new bar per series (wall and dbt's per-model SQL time);
 4. serving (`klinehouse serve` against a bare grpc.aio echo of the same message sizes,
    bench/bench_grpc.py's echo server): GetPrediction p50/p99 with 1 and 32 calls in
-   flight, GetAdvice over every series;
+   flight, GetAdvice over every series (a 1m champion: the native series served fresh);
 5. `klinehouse validate --since 1d` (expectations.gate.validate, the data's clock);
 6. the training read of one month of 1h rows (training.dataset.load_dataset).
 
@@ -183,7 +183,7 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
     from klinehouse.settings import get_settings
     from klinehouse.v1 import prediction_service_pb2
 
-    register_champion(url, 100)
+    register_champion(url, 100, interval="1m")
     reader = get_settings().reader_url().rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1]
     home = paths.home()
     ours_addr, echo_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
@@ -208,9 +208,9 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
         p_method = "/klinehouse.v1.PredictionService/GetPrediction"
         a_method = "/klinehouse.v1.PredictionService/GetAdvice"
         predict = prediction_service_pb2.GetPredictionRequest(
-            symbol="BTCUSDT", interval="1h"
+            symbol="BTCUSDT", interval="1m"
         ).SerializeToString()
-        advice = prediction_service_pb2.GetAdviceRequest(interval="1h").SerializeToString()
+        advice = prediction_service_pb2.GetAdviceRequest(interval="1m").SerializeToString()
         wait_ready(ours_addr, p_method, predict, ours)
         wait_ready(echo_addr, "/bench.Echo/Unary", b"%08d" % 1, echo)
         with grpc.insecure_channel(ours_addr) as ch:
