@@ -54,11 +54,15 @@ BEGIN
         EXECUTE $sql$
             CREATE OR REPLACE FUNCTION raw.log_kline_change_row() RETURNS trigger
             LANGUAGE plpgsql AS $body$
-            DECLARE k record;
             BEGIN
-                k := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-                INSERT INTO raw.kline_changes (market, symbol, interval, first_open_time, last_open_time)
-                VALUES (k.market, k.symbol, k.interval, k.open_time, k.open_time);
+                IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                    INSERT INTO raw.kline_changes (market, symbol, interval, first_open_time, last_open_time)
+                    VALUES (OLD.market, OLD.symbol, OLD.interval, OLD.open_time, OLD.open_time);
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    INSERT INTO raw.kline_changes (market, symbol, interval, first_open_time, last_open_time)
+                    VALUES (NEW.market, NEW.symbol, NEW.interval, NEW.open_time, NEW.open_time);
+                END IF;
                 RETURN NULL;
             END
             $body$
