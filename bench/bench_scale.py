@@ -175,10 +175,46 @@ def measure_training_read(url: str, fig: Figures, bars: int) -> None:
     fig.put("training read rows", frame.height)
 
 
+async def _load(
+    address: str, method: str, request: bytes, seconds: float, concurrency: int
+) -> dict[str, float]:
+    """bench_grpc.load's loop, counting failed calls instead of stopping at the first."""
+    import grpc
+
+    latencies: list[float] = []
+    errors = 0
+    async with grpc.aio.insecure_channel(address) as ch:
+        call = ch.unary_unary(method)
+        await call(request, timeout=30)  # warm-up
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                try:
+                    await call(request, timeout=30)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": q[49] * 1e3,
+        "p99": q[98] * 1e3,
+        "errors": errors,
+    }
+
+
 def measure_serving(url: str, fig: Figures, seconds: float) -> None:
     import grpc
 
-    from bench.bench_grpc import free_port, load, register_champion, wait_ready
+    from bench.bench_grpc import free_port, register_champion, wait_ready
     from klinehouse import paths
     from klinehouse.settings import get_settings
     from klinehouse.v1 import prediction_service_pb2
@@ -225,11 +261,12 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
         fig.put("GetAdvice symbols ranked", ranked)
         echo_req = (b"%08d" % p_size).ljust(len(predict), b"\0")
         for flight in (1, 32):
-            r = asyncio.run(load(ours_addr, p_method, predict, seconds, flight))
-            e = asyncio.run(load(echo_addr, "/bench.Echo/Unary", echo_req, seconds, flight))
+            r = asyncio.run(_load(ours_addr, p_method, predict, seconds, flight))
+            e = asyncio.run(_load(echo_addr, "/bench.Echo/Unary", echo_req, seconds, flight))
             fig.put(f"GetPrediction p50 ms ({flight})", r["p50"])
             fig.put(f"GetPrediction p99 ms ({flight})", r["p99"])
             fig.put(f"GetPrediction req/s ({flight})", r["rps"])
+            fig.put(f"GetPrediction errors ({flight})", r["errors"])
             fig.put(f"echo req/s ({flight})", e["rps"])
             fig.put(f"GetPrediction / echo ({flight})", r["rps"] / e["rps"])
     finally:
