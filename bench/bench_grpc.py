@@ -149,7 +149,7 @@ def fill_marts(url: str, stream_candles: int) -> None:
         conn.execute("ANALYZE")
 
 
-def register_champion(url: str, iterations: int) -> str:
+def register_champion(url: str, iterations: int, interval: str = "1h") -> str:
     from klinehouse.features import FEATURES
     from training import registry
     from training.models import ModelConfig, fit_classifier, fit_regressor
@@ -174,7 +174,7 @@ def register_champion(url: str, iterations: int) -> str:
     }
     outcome = registry.record(
         registry.ModelRecord.model_validate({
-            "version": version, "market": "spot", "interval": "1h", "symbols": ["BTCUSDT"],
+            "version": version, "market": "spot", "interval": interval, "symbols": ["BTCUSDT"],
             "features": list(FEATURES), "train_start": FIRST_1M, "train_end": DAY_1H,
             "buy_threshold": 0.55, "sell_threshold": 0.45, "allow_short": False, "fee_rate": 0.001,
             "seed": 42, "code_version": "bench", "data_fingerprint": {}, "metrics": metrics,

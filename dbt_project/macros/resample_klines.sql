@@ -2,8 +2,10 @@
     Only complete buckets (every base bar present, on grid, valid and
     closing after it opens) become bars; the
     bucket is bar_start() (date_bin, or time_bucket under TimescaleDB).
-    `since`: optional SQL expression; only buckets containing it or later are built. -#}
-{% macro resample_klines(relation, since=none) -%}
+    `since`: optional SQL expression; only buckets containing it or later are built.
+    `ranges`: optional incremental ranges (macro in_ranges); only the buckets of the
+    ranges of each target interval are built, from their base bars read by key. -#}
+{% macro resample_klines(relation, since=none, ranges=none) -%}
     {%- set plan = var("resample", {}) -%}
     {%- set selects = [] -%}
     {%- for base, targets in plan.items() -%}
@@ -60,6 +62,9 @@
         {%- if since is not none %}
           and open_time >= {{ bar_start(since, target) }}
         {%- endif %}
+        {%- if ranges is not none %}
+          and {{ resample_base_filter(ranges, target) }}
+        {%- endif %}
     ) as base_bars
     group by market, symbol, bucket
     having count(*) = {{ bars_between('bucket', add_bars('bucket', 1, "'" ~ target ~ "'"), "'" ~ base ~ "'") }}
@@ -67,4 +72,21 @@
     union all
     {%- endif %}
     {%- endfor %}
+{%- endmacro %}
+
+{#- Base bars of the target-interval buckets in `ranges` (half-open: up to the end of
+    the last bucket). -#}
+{% macro resample_base_filter(ranges, target) -%}
+    {%- set iv = "'" ~ target ~ "'" -%}
+    {%- set terms = [] -%}
+    {%- for r in ranges if r.interval == target -%}
+        {%- set symbols = "" if r.symbols is none
+            else " and symbol in ('" ~ (r.symbols | join("', '")) ~ "')" -%}
+        {%- do terms.append(
+            "(market = '" ~ r.market ~ "'" ~ symbols
+            ~ " and open_time >= " ~ bar_start(r.first, target)
+            ~ " and open_time < " ~ add_bars(bar_start(r.last, target), 1, iv) ~ ")"
+        ) -%}
+    {%- endfor -%}
+    {%- if terms -%}({{ terms | join(" or ") }}){%- else -%}false{%- endif -%}
 {%- endmacro %}

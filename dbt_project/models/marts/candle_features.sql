@@ -2,82 +2,48 @@
     config(
         materialized='incremental',
         unique_key=['market', 'symbol', 'interval', 'open_time'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
+        pre_hook="{{ apply_increment() }}",
         on_schema_change='fail',
         indexes=[
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
             {'columns': ['ingested_at']},
+            {'columns': ['open_time']},
         ],
     )
 }}
 -- The model features of every on-grid candle (macro candle_features). Incremental:
--- each series touched since the last run is recomputed from its earliest new or
--- revised candle on, reading `feature_lookback_bars` bars before it (the longest
--- window), so the rows equal what a full refresh yields; a BTCUSDT change also
--- recomputes every series of its market and interval from there (btc_log_return_1).
+-- the spans of marts.candles that changed since the last run (raw's change log, up to
+-- marts.candles' watermark) and the `feature_lookback_bars` bars after them are
+-- deleted and recomputed, reading `feature_lookback_bars` bars before them (the
+-- longest window), so the rows equal what a full refresh yields; a BTCUSDT change also
+-- recomputes every series of its market and interval there (btc_log_return_1), found
+-- through the open_time index.
 
 {%- set lookback = var('feature_lookback_bars') %}
 
 with
 
+{%- set changes = pending_changes(upstream='candles') %}
+{%- set changed = candle_ranges(changes.ranges) %}
+{#- A candle change reaches the features of the next `lookback` bars; a BTCUSDT change
+    those of every series of its market and interval (btc_log_return_1). -#}
+{%- set btc_changed = [] %}
+{%- for r in (changed or []) if r.symbols is not none and 'BTCUSDT' in r.symbols %}
+    {%- do btc_changed.append(r) %}
+{%- endfor %}
+{%- set affected = none if changed is none
+    else shift_ranges(changed + with_symbols(btc_changed, none), after=lookback) %}
+{%- set read = shift_ranges(affected, before=lookback) %}
 {% if is_incremental() %}
-{%- set window = incremental_window(ref('candles'), lookback_bars=lookback) %}
-changed as (
-
-    select market, symbol, interval, min(open_time) as since
-    from {{ ref('candles') }}
-    where ingested_at > {{ timestamp_literal(window.high_water) }}
-    group by market, symbol, interval
-
-),
-
-targets as (
-
-    -- The changed series from their earliest new candle, and, where BTCUSDT changed,
-    -- every series of its market and interval from there (btc_log_return_1).
-    select market, symbol, interval, min(since) as since
-    from (
-        select market, symbol, interval, since from changed
-        union all
-        select c.market, c.symbol, c.interval, btc.since
-        from {{ ref('candles') }} as c
-        inner join changed as btc
-            on btc.symbol = 'BTCUSDT' and btc.market = c.market and btc.interval = c.interval
-        where c.open_time >= btc.since
-          and c.open_time >= {{ timestamp_literal(window.since) }}
-    ) as touched
-    group by market, symbol, interval
-
-),
-
-btc_targets as (
-
-    select market, interval, min(since) as since
-    from targets
-    group by market, interval
-
-),
-
 scope as (
 
-    -- Each target series from `lookback` bars before its first recomputed bar, and
-    -- BTCUSDT over the same span for the cross-asset feature.
-    select c.*
-    from {{ ref('candles') }} as c
-    inner join targets as t
-        on t.market = c.market and t.symbol = c.symbol and t.interval = c.interval
-    where c.open_time >= {{ add_bars('t.since', -lookback, 'c.interval') }}
-      and c.open_time >= {{ timestamp_literal(window.since) }}  -- the same bound, as a constant
-
-    union
-
-    select c.*
-    from {{ ref('candles') }} as c
-    inner join btc_targets as b
-        on b.market = c.market and b.interval = c.interval
-    where c.symbol = 'BTCUSDT'
-      and c.open_time >= {{ add_bars('b.since', -lookback, 'c.interval') }}
-      and c.open_time >= {{ timestamp_literal(window.since) }}
+    -- Each affected span from `lookback` bars before it, and BTCUSDT over the same
+    -- spans, read by key; the pre-hook deleted the affected spans from this table.
+    select *
+    from {{ ref('candles') }}
+    where {{ in_ranges(read) }}
+       or {{ in_ranges(with_symbols(read, ['BTCUSDT'])) }}
 
 ),
 {% else %}
@@ -97,9 +63,6 @@ features as (
 select features.*
 from features
 {% if is_incremental() %}
-inner join targets
-    on  targets.market = features.market
-    and targets.symbol = features.symbol
-    and targets.interval = features.interval
-where features.open_time >= targets.since
+where {{ in_ranges(affected) }}
 {% endif %}
+{{ increment_marker(changes, affected) }}

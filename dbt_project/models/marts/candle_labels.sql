@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key=['market', 'symbol', 'interval', 'open_time'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
+        pre_hook="{{ apply_increment() }}",
         on_schema_change='fail',
         indexes=[
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
@@ -13,33 +14,27 @@
 -- Training targets, kept apart from the features: the log return and direction over
 -- the next h bars, h in `horizons` (a copy of klinehouse.features.LABEL_HORIZONS, kept
 -- in step by the column tests). NULL where bar t+h is not the h-th bar after t (end of
--- a series, a missing bar in between). Incremental: from `horizons[-1]` bars before the
--- earliest new candle of each series on (a new candle changes the labels of the h bars
--- before it).
+-- a series, a missing bar in between).
+-- Incremental: the spans of marts.candles changed since the last run and the
+-- `horizons[-1]` bars before each (a changed candle changes the labels of the h bars
+-- before it) are deleted and recomputed (raw's change log, up to marts.candles'
+-- watermark).
 {%- set horizons = [1, 4, 24] %}
 {%- set lookback = horizons[-1] %}
 
 with
 
+{%- set changes = pending_changes(upstream='candles') %}
+{#- A candle change reaches its own label and those of the `lookback` bars before it. -#}
+{%- set affected = shift_ranges(candle_ranges(changes.ranges), before=lookback) %}
 {% if is_incremental() %}
-{%- set window = incremental_window(ref('candles'), lookback_bars=lookback) %}
-changed as (
-
-    select market, symbol, interval, min(open_time) as since
-    from {{ ref('candles') }}
-    where ingested_at > {{ timestamp_literal(window.high_water) }}
-    group by market, symbol, interval
-
-),
-
 scope as (
 
-    select c.*
-    from {{ ref('candles') }} as c
-    inner join changed as ch
-        on ch.market = c.market and ch.symbol = c.symbol and ch.interval = c.interval
-    where c.open_time >= {{ add_bars('ch.since', -lookback, 'c.interval') }}
-      and c.open_time >= {{ timestamp_literal(window.since) }}  -- the same bound, as a constant
+    -- The affected spans and the `lookback` bars after each, read by key; the pre-hook
+    -- deleted the affected spans from this table.
+    select *
+    from {{ ref('candles') }}
+    where {{ in_ranges(shift_ranges(affected, after=lookback)) }}
 
 ),
 {% else %}
@@ -85,3 +80,7 @@ select
     {%- endfor %}
     ingested_at
 from next_bars
+{% if is_incremental() %}
+where {{ in_ranges(affected) }}
+{% endif %}
+{{ increment_marker(changes, affected) }}

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key=['market', 'symbol', 'interval', 'open_time'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
+        pre_hook="{{ apply_increment() }}",
         on_schema_change='fail',
         indexes=[
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
@@ -11,20 +12,25 @@
         ],
     )
 }}
--- Clean candles: native klines with valid OHLC and close_time after open_time
--- (the others stay visible, flagged, in staging and raw), plus bars resampled from a finer interval where no native bar exists.
--- Incremental: only keys ingested after the newest row already here.
+-- Clean candles: native klines with valid OHLC and close_time after open_time (the
+-- others stay visible, flagged, in staging and raw), plus bars resampled from a finer
+-- interval where no native bar exists.
+-- Incremental: the spans raw's change log names since the last run (macro
+-- pending_changes) are deleted and rebuilt, so a revised, invalidated or deleted
+-- kline leaves this table as a full refresh would.
 
 with
 
+{%- set changes = pending_changes() %}
+{%- set affected = candle_ranges(changes.ranges) %}
 {% if is_incremental() %}
-{%- set window = incremental_window(ref('stg_binance__klines')) %}
 native as (
 
+    -- Only the series and spans raw's change log names (revised, new or deleted
+    -- klines), read by key; the pre-hook deleted the same spans from this table.
     select *, null::text as resampled_from
     from {{ ref('int_klines_deduplicated') }}
-    where open_time >= {{ timestamp_literal(window.since) }}
-      and ingested_at > {{ timestamp_literal(window.high_water) }}
+    where {{ in_ranges(affected) }}
       and is_ohlc_valid
       and not is_close_before_open
 
@@ -32,7 +38,7 @@ native as (
 
 resampled as (
 
-    {{ resample_klines(ref('int_klines_deduplicated'), since=timestamp_literal(window.since)) }}
+    {{ resample_klines(ref('int_klines_deduplicated'), ranges=affected) }}
 
 ),
 {% else %}
@@ -81,3 +87,7 @@ unioned as (
 )
 
 select * from unioned
+{% if is_incremental() %}
+where {{ in_ranges(affected) }}
+{% endif %}
+{{ increment_marker(changes, affected) }}
