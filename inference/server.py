@@ -149,6 +149,7 @@ class Service:
     async def _database_state(self, up: bool) -> None:
         """The services are NOT_SERVING while the database is unreachable; the server
         itself ("") stays SERVING, so that a liveness probe does not restart it for that."""
+        self.store.available = up  # reads fail fast while the database is away
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if up

@@ -1,12 +1,22 @@
 """The service's reads of the warehouse, as klinehouse_reader, through an async pool.
 
-Every read is one query on a pooled autocommit connection; a connection that
-broke (the database restarted) is retried once on a fresh one, so the service
-recovers by itself when the database is back.
+Every read goes by key: the series catalogue `serving.series` and per-series
+`(market, symbol, interval, open_time)` ranges of `serving.klines` (raw with
+marts.candles' cleaning rules) through raw's primary key, so a call costs the same
+at 20M rows as at 20k, and no read depends on a relation dbt swaps or drops during
+a run. The newest features are computed from each series' last bars
+(`klinehouse.bar_features`): live as soon as the loader or the ingester commits.
+
+Every read is one round trip on a pooled autocommit connection; a connection that
+broke (the database restarted) is retried once on a fresh one. A busy pool is not
+an unavailable database: unary reads wait for a connection up to their deadline
+(then `PoolExhausted`), streams wait as long as it takes; with the database known
+down (the LISTEN connection says so) reads fail at once (`DatabaseDown`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -16,23 +26,28 @@ from typing import Any
 import polars as pl
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from inference.convert import CANDLE_SELECT
 from inference.requests import Series
-from klinehouse.feature_read import feature_columns, feature_schema, feature_select
+from klinehouse import series as catalogue
+from klinehouse.bar_features import BARS_NEEDED, BTC, Bar, add_bars, btc_return, newest_features
+from klinehouse.feature_read import feature_columns, feature_schema
 from training.registry import CHAMPION_VERSION_SQL
 
 log = logging.getLogger(__name__)
 
-CANDLES = "marts.candles"
-FEATURES_LATEST = "marts.candle_features_latest"
+CANDLES = catalogue.CLEAN_KLINES
+SERIES = catalogue.TABLE
 
 
 # a serving read is of one market and interval: the symbol is its only key column
 FEATURE_KEYS = ("symbol",)
 FEATURE_COLUMNS = feature_columns(FEATURE_KEYS)
-_FEATURE_SELECT = feature_select(FEATURE_KEYS).as_string(None)
+_BAR_SELECT = (
+    "(extract(epoch FROM k.open_time) * 1000000)::bigint, k.high::float8, k.low::float8, "
+    "k.close::float8, k.volume::float8, k.taker_buy_base_volume::float8"
+)
 
 
 def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
@@ -40,10 +55,22 @@ def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=feature_schema(FEATURE_KEYS), orient="row")
 
 
+class PoolExhausted(Exception):
+    """Every pooled connection stayed busy until the call's deadline."""
+
+
+class DatabaseDown(Exception):
+    """The database is known unreachable: fail at once rather than at the deadline."""
+
+
 @dataclass(frozen=True)
 class SeriesCheck:
     symbol_known: bool
     intervals: tuple[str, ...]
+    newest_us: tuple[tuple[str, int], ...] = ()  # (interval, newest open_time) per series
+
+    def newest(self, interval: str) -> int | None:
+        return dict(self.newest_us).get(interval)
 
 
 class Store:
@@ -55,13 +82,17 @@ class Store:
         max_size: int = 8,
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 15000,
+        max_waiting: int = 1024,
     ) -> None:
+        self.connect_timeout = connect_timeout
+        self.available = True  # the LISTEN connection's view of the database (server.py)
         self.pool = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             open=False,
             timeout=connect_timeout,
+            max_waiting=max_waiting,  # beyond this many queued calls: RESOURCE_EXHAUSTED
             reconnect_timeout=0,  # keep trying while the database is away
             name="klinehouse-grpc",
             kwargs={
@@ -78,16 +109,37 @@ class Store:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def fetch(
-        self, query: str, params: Sequence[Any] = (), *, timeout: float | None = None
-    ) -> list[tuple[Any, ...]]:
+    def _busy_or_down(self, exc: PoolTimeout) -> Exception:
+        """A pool wait that timed out: exhaustion when connections exist, else down."""
+        if not self.available or self.pool.get_stats().get("pool_size", 0) == 0:
+            return DatabaseDown("no connection to the database could be made")
+        return PoolExhausted(str(exc))
+
+    async def fetch_all(
+        self,
+        queries: Sequence[tuple[str, Sequence[Any]]],
+        *,
+        timeout: float | None = None,
+    ) -> list[list[tuple[Any, ...]]]:
+        """Run `queries` on one pooled connection. `timeout`: seconds to wait for a
+        connection (a unary call's deadline); None waits while the pool is busy and the
+        database up (a stream must not end because other calls hold every connection)."""
         for attempt in (1, 2):
+            if not self.available:
+                raise DatabaseDown("the database is unreachable")
             try:
-                async with self.pool.connection(timeout=timeout) as conn:
-                    cur = await conn.execute(query, params)  # type: ignore[arg-type]
-                    return await cur.fetchall()
+                async with self._connection(timeout) as conn:
+                    results = []
+                    for query, params in queries:
+                        cur = await conn.execute(query, params)  # type: ignore[arg-type]
+                        results.append(await cur.fetchall())
+                    return results
             except pg_errors.QueryCanceled:
                 raise
+            except TooManyRequests as exc:
+                raise PoolExhausted(str(exc)) from exc
+            except PoolTimeout as exc:
+                raise self._busy_or_down(exc) from exc
             except psycopg.OperationalError:
                 # A pooled connection that died with the database: the pool drops it;
                 # one retry on a fresh connection, then the caller sees UNAVAILABLE.
@@ -95,6 +147,16 @@ class Store:
                     raise
                 log.warning("database connection lost; retrying once on a fresh one")
         raise AssertionError("unreachable")
+
+    def _connection(self, timeout: float | None) -> Any:
+        if timeout is not None:
+            return self.pool.connection(timeout=timeout)
+        return _PatientConnection(self)
+
+    async def fetch(
+        self, query: str, params: Sequence[Any] = (), *, timeout: float | None = None
+    ) -> list[tuple[Any, ...]]:
+        return (await self.fetch_all([(query, params)], timeout=timeout))[0]
 
     # --- candles ---------------------------------------------------------------------
 
@@ -140,8 +202,10 @@ class Store:
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """The same range, any size, through one server-side cursor, `batch` rows at a time."""
         query, params = self._range_query(series, symbols, start, end)
+        if not self.available:
+            raise DatabaseDown("the database is unreachable")
         async with (
-            self.pool.connection() as conn,
+            self._connection(None) as conn,
             conn.transaction(),
             conn.cursor(name="candles") as cur,
         ):
@@ -152,55 +216,124 @@ class Store:
     async def candles_after(
         self, series: Series, last_sent: dict[str, int], *, limit: int
     ) -> list[tuple[Any, ...]]:
-        """Candles newer than each symbol's last sent open_time (epoch µs)."""
+        """Candles newer than each symbol's last sent open_time (epoch µs), by key."""
         query = (
             f"SELECT {CANDLE_SELECT} "
-            f"FROM {CANDLES} c JOIN unnest(%s::text[], %s::bigint[]) AS a(sym, after_us) "
-            "ON c.symbol = a.sym "
-            "WHERE c.market = %s AND c.interval = %s "
-            "AND c.open_time > 'epoch'::timestamptz + a.after_us * interval '1 microsecond' "
+            f"FROM unnest(%s::text[], %s::bigint[]) AS a(sym, after_us) CROSS JOIN LATERAL ("
+            f" SELECT * FROM {CANDLES} c WHERE c.market = %s AND c.interval = %s"
+            " AND c.symbol = a.sym"
+            " AND c.open_time > 'epoch'::timestamptz + a.after_us * interval '1 microsecond'"
+            " ORDER BY c.open_time LIMIT %s) c "
             "ORDER BY c.open_time, c.symbol LIMIT %s"
         )
         symbols = list(last_sent)
         return await self.fetch(
             query,
-            [symbols, [last_sent[s] for s in symbols], series.market, series.interval, limit],
+            [
+                symbols,
+                [last_sent[s] for s in symbols],
+                series.market,
+                series.interval,
+                limit,
+                limit,
+            ],
         )
 
     async def last_open_times(self, series: Series, symbols: Sequence[str]) -> dict[str, int]:
+        """The newest served open_time (epoch µs) of each symbol that has one, by key."""
         rows = await self.fetch(
-            "SELECT symbol, (extract(epoch FROM max(open_time)) * 1000000)::bigint "
-            f"FROM {CANDLES} WHERE market = %s AND interval = %s AND symbol = ANY(%s) "
-            "GROUP BY symbol",
-            [series.market, series.interval, list(symbols)],
+            "SELECT a.sym, (extract(epoch FROM c.open_time) * 1000000)::bigint "
+            "FROM unnest(%s::text[]) AS a(sym) CROSS JOIN LATERAL ("
+            f" SELECT open_time FROM {CANDLES} c WHERE c.market = %s AND c.interval = %s"
+            " AND c.symbol = a.sym ORDER BY c.open_time DESC LIMIT 1) c",
+            [list(symbols), series.market, series.interval],
         )
         return {symbol: us for symbol, us in rows}
 
     async def check_series(self, market: str, symbol: str) -> SeriesCheck:
         rows = await self.fetch(
-            f"SELECT DISTINCT interval FROM {CANDLES} WHERE market = %s AND symbol = %s",
+            "SELECT interval, (extract(epoch FROM last_open_time) * 1000000)::bigint "
+            f"FROM {SERIES} WHERE market = %s AND symbol = %s ORDER BY interval",
             [market, symbol],
         )
-        return SeriesCheck(bool(rows), tuple(sorted(r[0] for r in rows)))
+        return SeriesCheck(bool(rows), tuple(r[0] for r in rows), tuple((r[0], r[1]) for r in rows))
 
     # --- features and the registry ---------------------------------------------------
+
+    @staticmethod
+    def _bars_query(series: Series, symbols: Sequence[str] | None) -> tuple[str, list[Any]]:
+        query = (
+            f"SELECT s.symbol, {_BAR_SELECT} FROM {SERIES} s CROSS JOIN LATERAL ("
+            f" SELECT * FROM {CANDLES} k WHERE k.market = s.market AND k.symbol = s.symbol"
+            f" AND k.interval = s.interval ORDER BY k.open_time DESC LIMIT {BARS_NEEDED}) k "
+            "WHERE s.market = %s AND s.interval = %s"
+        )
+        params: list[Any] = [series.market, series.interval]
+        if symbols is not None:
+            query += " AND s.symbol = ANY(%s)"
+            params.append(list(symbols))
+        return query + " ORDER BY s.symbol, k.open_time DESC", params
+
+    @staticmethod
+    def _btc_query(series: Series, times_us: Sequence[int]) -> tuple[str, list[Any]]:
+        return (
+            f"SELECT {_BAR_SELECT} FROM {CANDLES} k WHERE k.market = %s AND k.interval = %s"
+            " AND k.symbol = %s AND k.open_time = ANY("
+            "SELECT 'epoch'::timestamptz + us * interval '1 microsecond'"
+            " FROM unnest(%s::bigint[]) AS t(us))",
+            [series.market, series.interval, BTC, list(times_us)],
+        )
 
     async def latest_features(
         self, series: Series, symbols: Sequence[str] | None, *, timeout: float | None = None
     ) -> list[tuple[Any, ...]]:
-        """The newest feature row of each symbol (all symbols when `symbols` is None),
-        as tuples in the order of `FEATURE_COLUMNS`."""
-        query = (
-            f"SELECT DISTINCT ON (symbol) {_FEATURE_SELECT} "
-            f"FROM {FEATURES_LATEST} WHERE market = %s AND interval = %s"
-        )
-        params: list[Any] = [series.market, series.interval]
-        if symbols is not None:
-            query += " AND symbol = ANY(%s)"
-            params.append(list(symbols))
-        query += " ORDER BY symbol, open_time DESC"
-        return await self.fetch(query, params, timeout=timeout)
+        """The newest feature row of each symbol (all symbols of the catalogue when
+        `symbols` is None), as tuples in the order of `FEATURE_COLUMNS`: each series'
+        last bars by key, then BTCUSDT's bars at those open times (btc_log_return_1)."""
+        (rows,) = await self.fetch_all([self._bars_query(series, symbols)], timeout=timeout)
+        bars: dict[str, list[Bar]] = {}
+        for symbol, *values in rows:
+            bars.setdefault(symbol, []).append(Bar(*values))
+        newest = {b[0].open_us for b in bars.values()}
+        wanted = sorted(newest | {add_bars(t, -1, series.interval) for t in newest})
+        btc_bars = [b for b in bars.get(BTC, []) if b.open_us in wanted]
+        if wanted and len(btc_bars) < len(wanted):
+            (btc_rows,) = await self.fetch_all([self._btc_query(series, wanted)], timeout=timeout)
+            btc_bars = [Bar(*r) for r in btc_rows]
+        return [
+            (
+                symbol,
+                own[0].open_us,
+                *newest_features(
+                    own, series.interval, btc_return(btc_bars, own[0].open_us, series.interval)
+                ),
+            )
+            for symbol, own in bars.items()
+        ]
 
     async def champion_version(self) -> str | None:
         rows = await self.fetch(CHAMPION_VERSION_SQL, [])
         return str(rows[0][0]) if rows else None
+
+
+class _PatientConnection:
+    """A pooled connection for a stream: waits in slices while the pool is busy and the
+    database up; a stream is ended by an outage, never by other calls' load."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cm: Any = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        while True:
+            self._cm = self.store.pool.connection(timeout=self.store.connect_timeout)
+            try:
+                return await self._cm.__aenter__()  # type: ignore[no-any-return]
+            except PoolTimeout as exc:
+                error = self.store._busy_or_down(exc)
+                if isinstance(error, DatabaseDown):
+                    raise error from exc
+                await asyncio.sleep(0)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cm.__aexit__(*exc)
