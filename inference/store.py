@@ -139,6 +139,8 @@ class Store:
             except TooManyRequests as exc:
                 raise PoolExhausted(str(exc)) from exc
             except PoolTimeout as exc:
+                if attempt == 2:  # a connection broke, and no new one could be made
+                    raise DatabaseDown("no connection to the database could be made") from exc
                 raise self._busy_or_down(exc) from exc
             except psycopg.OperationalError:
                 # A pooled connection that died with the database: the pool drops it;
