@@ -16,8 +16,9 @@ down (the LISTEN connection says so) reads fail at once (`DatabaseDown`).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,7 @@ from klinehouse.feature_read import feature_columns, feature_schema
 from training.registry import CHAMPION_VERSION_SQL
 
 log = logging.getLogger(__name__)
+WAIT_SLICE = 0.25  # seconds: how often a wait for a pooled connection looks at the database
 
 CANDLES = catalogue.CLEAN_KLINES
 SERIES = catalogue.TABLE
@@ -84,7 +86,6 @@ class Store:
         statement_timeout_ms: int = 15000,
         max_waiting: int = 1024,
     ) -> None:
-        self.connect_timeout = connect_timeout
         self.available = True  # the LISTEN connection's view of the database (server.py)
         self.pool = AsyncConnectionPool(
             url,
@@ -109,11 +110,30 @@ class Store:
     async def close(self) -> None:
         await self.pool.close()
 
-    def _busy_or_down(self, exc: PoolTimeout) -> Exception:
-        """A pool wait that timed out: exhaustion when connections exist, else down."""
-        if not self.available or self.pool.get_stats().get("pool_size", 0) == 0:
-            return DatabaseDown("no connection to the database could be made")
-        return PoolExhausted(str(exc))
+    @contextlib.asynccontextmanager
+    async def _connection(
+        self, timeout: float | None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection, waited for in short slices: the wait ends with
+        DatabaseDown as soon as the database is known down, with PoolExhausted when
+        `timeout` (seconds; None: no limit, for streams) passed with every connection
+        busy. TooManyRequests (more than `max_waiting` queued calls) is PoolExhausted."""
+        ends = None if timeout is None else time.monotonic() + max(0.001, timeout * 0.9)
+        while True:
+            if not self.available:
+                raise DatabaseDown("the database is unreachable")
+            left = WAIT_SLICE if ends is None else min(WAIT_SLICE, ends - time.monotonic())
+            try:
+                async with self.pool.connection(timeout=max(0.001, left)) as conn:
+                    yield conn
+                    return
+            except TooManyRequests as exc:
+                raise PoolExhausted(str(exc)) from exc
+            except PoolTimeout as exc:
+                if ends is not None and time.monotonic() >= ends:
+                    if self.pool.get_stats().get("pool_size", 0) == 0:
+                        raise DatabaseDown("no connection to the database could be made") from exc
+                    raise PoolExhausted(str(exc)) from exc
 
     async def fetch_all(
         self,
@@ -125,8 +145,6 @@ class Store:
         connection (a unary call's deadline); None waits while the pool is busy and the
         database up (a stream must not end because other calls hold every connection)."""
         for attempt in (1, 2):
-            if not self.available:
-                raise DatabaseDown("the database is unreachable")
             try:
                 async with self._connection(timeout) as conn:
                     results = []
@@ -136,12 +154,6 @@ class Store:
                     return results
             except pg_errors.QueryCanceled:
                 raise
-            except TooManyRequests as exc:
-                raise PoolExhausted(str(exc)) from exc
-            except PoolTimeout as exc:
-                if attempt == 2:  # a connection broke, and no new one could be made
-                    raise DatabaseDown("no connection to the database could be made") from exc
-                raise self._busy_or_down(exc) from exc
             except psycopg.OperationalError:
                 # A pooled connection that died with the database: the pool drops it;
                 # one retry on a fresh connection, then the caller sees UNAVAILABLE.
@@ -149,11 +161,6 @@ class Store:
                     raise
                 log.warning("database connection lost; retrying once on a fresh one")
         raise AssertionError("unreachable")
-
-    def _connection(self, timeout: float | None) -> Any:
-        if timeout is not None:
-            return self.pool.connection(timeout=timeout)
-        return _PatientConnection(self)
 
     async def fetch(
         self, query: str, params: Sequence[Any] = (), *, timeout: float | None = None
@@ -204,8 +211,6 @@ class Store:
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """The same range, any size, through one server-side cursor, `batch` rows at a time."""
         query, params = self._range_query(series, symbols, start, end)
-        if not self.available:
-            raise DatabaseDown("the database is unreachable")
         async with (
             self._connection(None) as conn,
             conn.transaction(),
@@ -316,26 +321,3 @@ class Store:
     async def champion_version(self) -> str | None:
         rows = await self.fetch(CHAMPION_VERSION_SQL, [])
         return str(rows[0][0]) if rows else None
-
-
-class _PatientConnection:
-    """A pooled connection for a stream: waits in slices while the pool is busy and the
-    database up; a stream is ended by an outage, never by other calls' load."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._cm: Any = None
-
-    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
-        while True:
-            self._cm = self.store.pool.connection(timeout=self.store.connect_timeout)
-            try:
-                return await self._cm.__aenter__()  # type: ignore[no-any-return]
-            except PoolTimeout as exc:
-                error = self.store._busy_or_down(exc)
-                if isinstance(error, DatabaseDown):
-                    raise error from exc
-                await asyncio.sleep(0)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._cm.__aexit__(*exc)
