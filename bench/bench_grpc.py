@@ -307,27 +307,15 @@ async def live_latency(
             )  # fmt: skip
             t0 = time.perf_counter()
             await asyncio.to_thread(committer.commit, frame)
-            got_candle = got_prediction = False
-            while not (got_candle and got_prediction):
-                done, _ = await asyncio.wait(
-                    {
-                        *([asyncio.ensure_future(candles.read())] if not got_candle else []),
-                        *(
-                            [asyncio.ensure_future(predictions.read())]
-                            if not got_prediction
-                            else []
-                        ),
-                    },
-                    return_when=asyncio.ALL_COMPLETED,
-                )
+            pending = {
+                asyncio.ensure_future(candles.read()): candles_ms,
+                asyncio.ensure_future(predictions.read()): predictions_ms,
+            }
+            while pending:  # each stream's message timed as it arrives
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    message = task.result()
-                    if isinstance(message, cpb.StreamCandlesResponse):
-                        got_candle = True
-                        candles_ms.append((time.perf_counter() - t0) * 1e3)
-                    else:
-                        got_prediction = True
-                        predictions_ms.append((time.perf_counter() - t0) * 1e3)
+                    task.result()
+                    pending.pop(task).append((time.perf_counter() - t0) * 1e3)
         candles.cancel()
         predictions.cancel()
     committer.close()
