@@ -30,6 +30,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from inference.convert import CANDLE_SELECT
+from inference.errors import invalid
 from inference.requests import Series
 from klinehouse import series as catalogue
 from klinehouse.bar_features import BARS_NEEDED, BTC, Bar, add_bars, btc_return, newest_features
@@ -37,6 +38,7 @@ from klinehouse.feature_read import feature_columns, feature_schema
 from training.registry import CHAMPION_VERSION_SQL
 
 log = logging.getLogger(__name__)
+MAX_SERIES = 2000  # series one features read may return (GetAdvice over a whole market)
 WAIT_SLICE = 0.25  # seconds: how often a wait for a pooled connection looks at the database
 
 CANDLES = catalogue.CLEAN_KLINES
@@ -269,15 +271,18 @@ class Store:
 
     @staticmethod
     def _bars_query(series: Series, symbols: Sequence[str] | None) -> tuple[str, list[Any]]:
+        # The catalogue's rows first, at most MAX_SERIES + 1 (memory stays bounded
+        # whatever the warehouse holds), then each one's last bars by key.
+        wanted = "" if symbols is None else " AND symbol = ANY(%s)"
         query = (
-            f"SELECT s.symbol, {_BAR_SELECT} FROM {SERIES} s CROSS JOIN LATERAL ("
+            f"SELECT s.symbol, {_BAR_SELECT} FROM ("
+            f" SELECT * FROM {SERIES} WHERE market = %s AND interval = %s{wanted}"
+            f" ORDER BY symbol LIMIT {MAX_SERIES + 1}) s CROSS JOIN LATERAL ("
             f" SELECT * FROM {CANDLES} k WHERE k.market = s.market AND k.symbol = s.symbol"
-            f" AND k.interval = s.interval ORDER BY k.open_time DESC LIMIT {BARS_NEEDED}) k "
-            "WHERE s.market = %s AND s.interval = %s"
+            f" AND k.interval = s.interval ORDER BY k.open_time DESC LIMIT {BARS_NEEDED}) k"
         )
         params: list[Any] = [series.market, series.interval]
         if symbols is not None:
-            query += " AND s.symbol = ANY(%s)"
             params.append(list(symbols))
         return query + " ORDER BY s.symbol, k.open_time DESC", params
 
@@ -301,6 +306,12 @@ class Store:
         bars: dict[str, list[Bar]] = {}
         for symbol, *values in rows:
             bars.setdefault(symbol, []).append(Bar(*values))
+        if len(bars) > MAX_SERIES:
+            raise invalid(
+                "symbols",
+                f"{series.market} {series.interval} has more than {MAX_SERIES} series: "
+                "name the symbols to rank",
+            )
         newest = {b[0].open_us for b in bars.values()}
         wanted = sorted(newest | {add_bars(t, -1, series.interval) for t in newest})
         btc_bars = [b for b in bars.get(BTC, []) if b.open_us in wanted]

@@ -22,6 +22,7 @@ import pytest
 
 from extract.load import load_frame
 from extract.stream.sink import Committer
+from inference import store as store_module
 from inference.server import ServerThread
 from klinehouse.settings import Settings
 from klinehouse.v1 import candle_service_pb2 as cpb
@@ -205,7 +206,9 @@ def test_a_busy_pool_queues_or_is_exhausted_and_never_ends_a_waiting_stream(
     stream.cancel()
 
 
-def test_bad_input_gets_precise_codes(served: tuple[str, ServerThread]) -> None:
+def test_bad_input_gets_precise_codes(
+    served: tuple[str, ServerThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner, server = served
     candles_, predictions = candle_stub(server), stub_of(server)
     with pytest.raises(grpc.RpcError) as info:  # thousands of symbols
@@ -215,6 +218,12 @@ def test_bad_input_gets_precise_codes(served: tuple[str, ServerThread]) -> None:
         )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details().startswith("symbols:")
+    monkeypatch.setattr(store_module, "MAX_SERIES", 1)  # a market of more series than that
+    with pytest.raises(grpc.RpcError) as info:
+        predictions.GetAdvice(pb.GetAdviceRequest(interval="1h"), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "more than 1 series" in info.value.details()
+    monkeypatch.undo()
     with pytest.raises(grpc.RpcError) as info:  # a page past the series' newest bar
         candles_.GetCandles(
             cpb.GetCandlesRequest(
