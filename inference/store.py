@@ -301,8 +301,10 @@ class Store:
     ) -> list[tuple[Any, ...]]:
         """The newest feature row of each symbol (all symbols of the catalogue when
         `symbols` is None), as tuples in the order of `FEATURE_COLUMNS`: each series'
-        last bars by key, then BTCUSDT's bars at those open times (btc_log_return_1)."""
-        (rows,) = await self.fetch_all([self._bars_query(series, symbols)], timeout=timeout)
+        last bars by key, BTCUSDT's among them (btc_log_return_1: one round trip unless
+        a series lags BTCUSDT by more than the lookback, or BTCUSDT has a gap there)."""
+        asked = None if symbols is None else [*symbols, *([] if BTC in symbols else [BTC])]
+        (rows,) = await self.fetch_all([self._bars_query(series, asked)], timeout=timeout)
         bars: dict[str, list[Bar]] = {}
         for symbol, *values in rows:
             bars.setdefault(symbol, []).append(Bar(*values))
@@ -312,9 +314,11 @@ class Store:
                 f"{series.market} {series.interval} has more than {MAX_SERIES} series: "
                 "name the symbols to rank",
             )
-        newest = {b[0].open_us for b in bars.values()}
+        newest = {b[0].open_us for sym, b in bars.items() if symbols is None or sym in symbols}
         wanted = sorted(newest | {add_bars(t, -1, series.interval) for t in newest})
         btc_bars = [b for b in bars.get(BTC, []) if b.open_us in wanted]
+        if symbols is not None and BTC not in symbols:
+            bars.pop(BTC, None)
         if wanted and len(btc_bars) < len(wanted):
             (btc_rows,) = await self.fetch_all([self._btc_query(series, wanted)], timeout=timeout)
             btc_bars = [Bar(*r) for r in btc_rows]
