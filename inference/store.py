@@ -59,12 +59,15 @@ def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=feature_schema(FEATURE_KEYS), orient="row")
 
 
-class PoolExhausted(Exception):
-    """Every pooled connection stayed busy until the call's deadline."""
+class PoolExhausted(TimeoutError):
+    """Every pooled connection stayed busy until the call's deadline: RESOURCE_EXHAUSTED
+    to clients (inference.status), a transient failure to the champion's reload loop."""
 
 
-class DatabaseDown(Exception):
-    """The database is known unreachable: fail at once rather than at the deadline."""
+class DatabaseDown(ConnectionError):
+    """The database is known unreachable: fail at once rather than at the deadline.
+    An OSError, as a refused connection is: UNAVAILABLE to clients (inference.status),
+    a transient failure to the champion's reload loop."""
 
 
 @dataclass(frozen=True)
