@@ -4,9 +4,10 @@
         [--stream-candles 1000000] [--bare-candles 200000]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME),
-fills marts.candles (1 symbol of 1m bars, `--stream-candles` rows, plus one day of
-1h candles) and marts.candle_features_latest directly as tables (the dbt models
-are not run here: this measures the service, not the transform), registers a
+fills raw.binance_klines and the series catalogue (1 symbol of 1m bars,
+`--stream-candles` rows, plus 20 series of `--bars-1h` 1h bars: a warehouse of
+2,000,000 rows by default; the service reads raw by key, so no dbt model is run
+here: this measures the service, not the transform), registers a
 CatBoost champion through training.registry, and starts two servers as separate
 processes: `klinehouse serve` and a bare grpc.aio echo server. One client process
 (grpc.aio, `--concurrency` calls in flight, raw bytes on both sides so neither pays
@@ -19,7 +20,10 @@ client-side protobuf parsing) measures:
 2. streams: StreamCandles replaying `--stream-candles` candles (batched messages)
    vs a bare stream of one ~candle-sized message per candle (`--bare-candles`
    messages; it runs at ~10k messages/s, so 1,000,000 takes minutes): candles/s
-   and the ratio.
+   and the ratio;
+3. live: `--live-candles` new 1h candles committed one by one through the ingester's
+   Committer (upsert + NOTIFY), each timed from the commit's start to its
+   StreamCandles and its StreamPredictions message (p50, p99).
 """
 
 from __future__ import annotations
@@ -88,65 +92,46 @@ def run_echo_server(port: int) -> None:
 # --- setup -----------------------------------------------------------------------------
 
 
-def fill_marts(url: str, stream_candles: int) -> None:
+SYMBOLS_1H = [f"S{k:03d}USDT" for k in range(19)] + ["BTCUSDT"]
+
+
+def fill_raw(url: str, stream_candles: int, bars_1h: int) -> int:
+    """raw.binance_klines and the series catalogue: 1 symbol of 1m bars
+    (`stream_candles` rows) and 20 series of `bars_1h` 1h bars ending a fortnight
+    after DAY_1H (the service reads raw by key; no dbt model is run here)."""
     import psycopg
 
-    from klinehouse.features import NUMERIC_FEATURES
-
-    features = ", ".join(f"{n} double precision" for n in NUMERIC_FEATURES)
+    insert = """
+        INSERT INTO raw.binance_klines
+        SELECT 'spot', %(symbol)s, %(interval)s, t, t + %(step)s::interval - interval '1 ms',
+               p, p + 12.5, p - 11.25, p + 0.12345678, 3.14159265 + i %% 100,
+               123456.78901234 + i, 1000 + i %% 500, 1.5 + i %% 7, 60000.12345678, 'archive'
+        FROM generate_series(0, %(n)s - 1) AS i,
+             LATERAL (SELECT %(first)s::timestamptz + i * %(step)s::interval,
+                             40000.00000000 + (i %% 5000)::numeric / 100
+                             + 30 * sin(i / 7.0)::numeric(20, 8)) AS g(t, p)
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            """CREATE TABLE marts.candles (
-                market text NOT NULL, symbol text NOT NULL, interval text NOT NULL,
-                open_time timestamptz NOT NULL, close_time timestamptz NOT NULL,
-                open numeric NOT NULL, high numeric NOT NULL, low numeric NOT NULL,
-                close numeric NOT NULL, volume numeric NOT NULL, quote_volume numeric,
-                trade_count bigint, taker_buy_base_volume numeric, taker_buy_quote_volume numeric,
-                PRIMARY KEY (market, symbol, interval, open_time))"""
-        )
-        insert = """
-            INSERT INTO marts.candles
-            SELECT 'spot', %(symbol)s, %(interval)s, t, t + %(step)s::interval - interval '1 ms',
-                   p, p + 12.5, p - 11.25, p + 0.12345678, 3.14159265 + i %% 100,
-                   123456.78901234 + i, 1000 + i %% 500, 1.5 + i %% 7, 60000.12345678
-            FROM generate_series(0, %(n)s - 1) AS i,
-                 LATERAL (SELECT %(first)s::timestamptz + i * %(step)s::interval,
-                                 40000.00000000 + (i %% 5000)::numeric / 100) AS g(t, p)
-        """
-        conn.execute(
             insert,
-            {
-                "symbol": "BTCUSDT",
-                "interval": "1m",
-                "step": "1 minute",
-                "n": stream_candles,
-                "first": FIRST_1M,
-            },
-        )
-        for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"):
+            {"symbol": "BTCUSDT", "interval": "1m", "step": "1 minute", "n": stream_candles,
+             "first": FIRST_1M},
+        )  # fmt: skip
+        first_1h = DAY_1H + timedelta(days=15) - timedelta(hours=bars_1h)
+        for symbol in SYMBOLS_1H:
             conn.execute(
                 insert,
-                {
-                    "symbol": symbol,
-                    "interval": "1h",
-                    "step": "1 hour",
-                    "n": 24 * 30,
-                    "first": DAY_1H - timedelta(days=15),
-                },
-            )
+                {"symbol": symbol, "interval": "1h", "step": "1 hour", "n": bars_1h,
+                 "first": first_1h},
+            )  # fmt: skip
         conn.execute(
-            f"""CREATE TABLE marts.candle_features_latest (
-                market text NOT NULL, symbol text NOT NULL, interval text NOT NULL,
-                open_time timestamptz NOT NULL, {features},
-                PRIMARY KEY (market, symbol, interval, open_time))"""
-        )
-        conn.execute(
-            f"""INSERT INTO marts.candle_features_latest
-                SELECT 'spot', s, '1h', %s, {", ".join("(random() - 0.5) / 10" for _ in NUMERIC_FEATURES)}
-                FROM unnest(ARRAY['BTCUSDT','ETHUSDT','SOLUSDT','BNBUSDT','XRPUSDT']) AS s""",
-            [DAY_1H + timedelta(days=14, hours=23)],
+            "INSERT INTO serving.series (market, interval, symbol, first_open_time, last_open_time)"
+            " SELECT market, interval, symbol, min(open_time), max(open_time)"
+            " FROM raw.binance_klines GROUP BY 1, 2, 3 ON CONFLICT DO NOTHING"
         )
         conn.execute("ANALYZE")
+        row = conn.execute("SELECT count(*) FROM raw.binance_klines").fetchone()
+    return int(row[0]) if row else 0
 
 
 def register_champion(url: str, iterations: int, interval: str = "1h") -> str:
@@ -280,6 +265,65 @@ async def our_stream(address: str, count: int) -> tuple[float, int]:
     return count / elapsed, messages
 
 
+async def live_latency(
+    address: str, loader_url: str, count: int, bars_1h: int
+) -> tuple[list[float], list[float]]:
+    """Commit `count` new BTCUSDT 1h candles as the ingester does (upsert + NOTIFY in
+    one transaction) and time each to its StreamCandles and StreamPredictions message."""
+    import grpc
+    import polars as pl
+
+    from extract.load import conform
+    from extract.stream.sink import Committer
+    from klinehouse.v1 import candle_service_pb2 as cpb
+    from klinehouse.v1 import candle_service_pb2_grpc, prediction_service_pb2_grpc
+    from klinehouse.v1 import prediction_service_pb2 as ppb
+
+    committer = Committer(loader_url)
+    newest = DAY_1H + timedelta(days=15) - timedelta(hours=1)
+    candles_ms: list[float] = []
+    predictions_ms: list[float] = []
+    async with grpc.aio.insecure_channel(address) as ch:
+        candles = candle_service_pb2_grpc.CandleServiceStub(ch).StreamCandles(
+            cpb.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1h")
+        )
+        predictions = prediction_service_pb2_grpc.PredictionServiceStub(ch).StreamPredictions(
+            ppb.StreamPredictionsRequest(symbols=["BTCUSDT"], interval="1h")
+        )
+        await predictions.read()  # the current prediction
+        await asyncio.sleep(0.5)  # both streams subscribed
+        for k in range(1, count + 1):
+            t = newest + timedelta(hours=k)
+            price = 40000 + k
+            frame = conform(
+                pl.DataFrame({
+                    "market": ["spot"], "symbol": ["BTCUSDT"], "interval": ["1h"],
+                    "open_time": [t], "close_time": [t + timedelta(hours=1, milliseconds=-1)],
+                    "open": [str(price)], "high": [str(price + 10)], "low": [str(price - 10)],
+                    "close": [str(price + 1)], "volume": ["12.5"], "quote_volume": ["1.0"],
+                    "trades": [100], "taker_buy_base_volume": ["6.0"],
+                    "taker_buy_quote_volume": ["1.0"], "source": ["stream"],
+                }).with_columns(pl.col("open", "high", "low", "close", "volume", "quote_volume",
+                                       "taker_buy_base_volume", "taker_buy_quote_volume")
+                                .cast(pl.Decimal(38, 8)))
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            await asyncio.to_thread(committer.commit, frame)
+            pending = {
+                asyncio.ensure_future(candles.read()): candles_ms,
+                asyncio.ensure_future(predictions.read()): predictions_ms,
+            }
+            while pending:  # each stream's message timed as it arrives
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                    pending.pop(task).append((time.perf_counter() - t0) * 1e3)
+        candles.cancel()
+        predictions.cancel()
+    committer.close()
+    return candles_ms, predictions_ms
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -288,6 +332,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--stream-candles", type=int, default=1_000_000)
     parser.add_argument("--bare-candles", type=int, default=200_000)
+    parser.add_argument("--bars-1h", type=int, default=50_000, help="1h bars per series (20)")
+    parser.add_argument("--live-candles", type=int, default=50, help="commits timed to clients")
     parser.add_argument("--model-iterations", type=int, default=400)
     parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -304,9 +350,9 @@ def main() -> int:
         home = paths.home()
         settings = get_settings(fresh=True)
         t0 = time.perf_counter()
-        fill_marts(settings.require_database_url(), args.stream_candles)
+        rows = fill_raw(settings.require_database_url(), args.stream_candles, args.bars_1h)
         print(
-            f"setup: {args.stream_candles:,} 1m candles + 5 x 720 1h candles in marts.candles ({time.perf_counter() - t0:.1f}s)"
+            f"setup: {rows:,} rows in raw: {args.stream_candles:,} 1m candles + 20 x {args.bars_1h:,} 1h candles ({time.perf_counter() - t0:.1f}s)"
         )
         t0 = time.perf_counter()
         version = register_champion(settings.require_database_url(), args.model_iterations)
@@ -407,6 +453,14 @@ def main() -> int:
                 f"StreamCandles replay: {args.stream_candles:,} candles in {messages:,} messages, {rate:,.0f} candles/s"
             )
             print(f"ratio StreamCandles / bare stream: {rate / bare:.2f} (goal >= 0.5)")
+            candles_ms, predictions_ms = asyncio.run(
+                live_latency(ours_addr, settings.loader_url(), args.live_candles, args.bars_1h)
+            )
+            for name, ms in (("StreamCandles", candles_ms), ("StreamPredictions", predictions_ms)):
+                q = statistics.quantiles(ms, n=100)
+                print(
+                    f"commit (ingester's Committer) -> {name} message: p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms over {len(ms)} candles (goal p99 < 1000 ms)"
+                )
         finally:
             for proc in (ours, echo):
                 proc.terminate()

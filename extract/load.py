@@ -7,7 +7,9 @@ out first), so a reload of the same rows writes, locks and (on TimescaleDB)
 decompresses nothing, and a row Binance revised is updated and counted. `xmax = 0` on the returned rows tells an insert
 from an update. Columns a source lacks (NULL, e.g. freqtrade's trade count) never
 erase values already stored. When raw holds nothing yet in a batch's key ranges,
-the batch is COPYed straight into raw (see `_load_batch`).
+the batch is COPYed straight into raw (see `_load_batch`). A batch that inserts rows
+also records its series in the catalogue `serving.series` (klinehouse.series), in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from klinehouse import db, klines
+from klinehouse import db, klines, series
 from klinehouse.errors import KlinehouseError
 from klinehouse.settings import get_settings
 
@@ -193,6 +195,7 @@ def _load_batch(
         with conn.transaction():
             if direct_copy and _ranges_empty(conn, batch):
                 copy_frame(conn, TABLE, batch)
+                series.record(conn, batch)
                 return LoadStats(inserted=batch.height)
     except psycopg.errors.UniqueViolation:
         pass
@@ -203,7 +206,9 @@ def _load_batch(
         conn.execute(_stage_ddl())
         copy_frame(conn, STAGE, batch)
         row = conn.execute(upsert).fetchone()
-    inserted, revised = (int(row[0]), int(row[1])) if row else (0, 0)
+        inserted, revised = (int(row[0]), int(row[1])) if row else (0, 0)
+        if inserted:  # the catalogue follows in the same transaction (a reload locks nothing)
+            series.record(conn, batch)
     return LoadStats(inserted, revised, batch.height - inserted - revised)
 
 

@@ -26,6 +26,10 @@ def out_of_range(field: str, message: str) -> ServiceError:
     return ServiceError(grpc.StatusCode.OUT_OF_RANGE, f"{field}: {message}")
 
 
+def not_found(message: str) -> ServiceError:
+    return ServiceError(grpc.StatusCode.NOT_FOUND, message)
+
+
 def precondition(message: str) -> ServiceError:
     return ServiceError(grpc.StatusCode.FAILED_PRECONDITION, message)
 

@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 CANDLES_CHANNEL = channels.CANDLES
 MODELS_CHANNEL = channels.MODELS
 MARTS_CHANNEL = channels.MARTS
-# marts.candles is an incremental dbt table: a candle the ingester announced reaches it
-# only when the transform runs; transform.runner.run_dbt sends MARTS_CHANNEL after
-# each run, and every stream then catches up (the payload is ignored).
+# Streams read raw by key (serving.klines): a candle the ingester announced is readable
+# at once, no dbt run needed. transform.runner.run_dbt still sends MARTS_CHANNEL after
+# each run; every stream then catches up (harmless: it reads only what is new).
 
 
 @dataclass(eq=False)

@@ -78,7 +78,9 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
         rows = await self.store.candles(
             r.series, [r.symbol], r.start, r.end, limit=MAX_PAGE + 1, timeout=deadline(context)
         )
-        if not rows and (error := await missing.no_candles(self.store, r.series, r.symbol)):
+        if not rows and (
+            error := await missing.no_candles(self.store, r.series, r.symbol, r.start)
+        ):
             raise error
         m, iv = r.series.market_proto, r.series.interval
         return candle_service_pb2.GetCandlesResponse(
@@ -102,7 +104,9 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
             yield candle_service_pb2.StreamCandleHistoryResponse(
                 candles=[candle_from_row(row, m, iv) for row in rows]
             )
-        if not sent and (error := await missing.no_candles(self.store, r.series, r.symbol)):
+        if not sent and (
+            error := await missing.no_candles(self.store, r.series, r.symbol, r.start)
+        ):
             raise error
 
     @stream

@@ -1,6 +1,7 @@
 """The gRPC status of every failure of an RPC: `unary` / `stream` wrap the
 servicers' methods and map expected failures to a status naming what was wrong:
-ServiceError to its own code, a lost database to UNAVAILABLE, a statement timeout
+ServiceError to its own code, a busy pool to RESOURCE_EXHAUSTED, a lost
+database to UNAVAILABLE, a statement timeout
 to DEADLINE_EXCEEDED, anything else to INTERNAL (logged) — never UNKNOWN.
 """
 
@@ -17,6 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from inference.errors import ServiceError
+from inference.store import DatabaseDown, PoolExhausted
 
 log = logging.getLogger(__name__)
 Req = TypeVar("Req")
@@ -29,11 +31,19 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
         return exc.code, exc.message
     if isinstance(exc, pg_errors.QueryCanceled):
         return grpc.StatusCode.DEADLINE_EXCEEDED, "the query ran past the statement timeout"
+    if isinstance(exc, PoolExhausted):
+        return (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "every database connection of the service stayed busy until the deadline; "
+            "retry with backoff or a longer deadline",
+        )
+    if isinstance(exc, DatabaseDown):
+        return grpc.StatusCode.UNAVAILABLE, "the warehouse database is unavailable; retry later"
     if isinstance(exc, pg_errors.UndefinedTable):
         return (
             grpc.StatusCode.FAILED_PRECONDITION,
             f"the warehouse lacks a table the service reads ({exc.diag.message_primary}): "
-            "run `klinehouse transform`",
+            "run `klinehouse db upgrade`",
         )
     if isinstance(exc, pg_errors.InsufficientPrivilege):
         return (

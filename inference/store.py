@@ -1,14 +1,24 @@
 """The service's reads of the warehouse, as klinehouse_reader, through an async pool.
 
-Every read is one query on a pooled autocommit connection; a connection that
-broke (the database restarted) is retried once on a fresh one, so the service
-recovers by itself when the database is back. With the database known down (the
-LISTEN connection says so) reads fail at once (`DatabaseDown`), not at the deadline.
+Every read goes by key: the series catalogue `serving.series` and per-series
+`(market, symbol, interval, open_time)` ranges of `serving.klines` (raw with
+marts.candles' cleaning rules) through raw's primary key, so a call costs the same
+at 20M rows as at 20k, and no read depends on a relation dbt swaps or drops during
+a run. The newest features are computed from each series' last bars
+(`klinehouse.bar_features`): live as soon as the loader or the ingester commits.
+
+Every read is one round trip on a pooled autocommit connection; a connection that
+broke (the database restarted) is retried once on a fresh one. A busy pool is not
+an unavailable database: unary reads wait for a connection up to their deadline
+(then `PoolExhausted`), streams wait as long as it takes; with the database known
+down (the LISTEN connection says so) reads fail at once (`DatabaseDown`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,28 +27,41 @@ from typing import Any
 import polars as pl
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from inference.convert import CANDLE_SELECT
+from inference.errors import invalid
 from inference.requests import Series
-from klinehouse.feature_read import feature_columns, feature_schema, feature_select
+from klinehouse import series as catalogue
+from klinehouse.bar_features import BARS_NEEDED, BTC, Bar, add_bars, btc_return, newest_features
+from klinehouse.feature_read import feature_columns, feature_schema
 from training.registry import CHAMPION_VERSION_SQL
 
 log = logging.getLogger(__name__)
+MAX_SERIES = 2000  # series one features read may return (GetAdvice over a whole market)
+WAIT_SLICE = 0.25  # seconds: how often a wait for a pooled connection looks at the database
 
-CANDLES = "marts.candles"
-FEATURES_LATEST = "marts.candle_features_latest"
+CANDLES = catalogue.CLEAN_KLINES
+SERIES = catalogue.TABLE
 
 
 # a serving read is of one market and interval: the symbol is its only key column
 FEATURE_KEYS = ("symbol",)
 FEATURE_COLUMNS = feature_columns(FEATURE_KEYS)
-_FEATURE_SELECT = feature_select(FEATURE_KEYS).as_string(None)
+_BAR_SELECT = (
+    "(extract(epoch FROM k.open_time) * 1000000)::bigint, k.high::float8, k.low::float8, "
+    "k.close::float8, k.volume::float8, k.taker_buy_base_volume::float8"
+)
 
 
 def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
     """Rows of `latest_features` as the frame the champion's predict() takes."""
     return pl.DataFrame(rows, schema=feature_schema(FEATURE_KEYS), orient="row")
+
+
+class PoolExhausted(TimeoutError):
+    """Every pooled connection stayed busy until the call's deadline: RESOURCE_EXHAUSTED
+    to clients (inference.status), a transient failure to the champion's reload loop."""
 
 
 class DatabaseDown(ConnectionError):
@@ -51,6 +74,10 @@ class DatabaseDown(ConnectionError):
 class SeriesCheck:
     symbol_known: bool
     intervals: tuple[str, ...]
+    newest_us: tuple[tuple[str, int], ...] = ()  # (interval, newest open_time) per series
+
+    def newest(self, interval: str) -> int | None:
+        return dict(self.newest_us).get(interval)
 
 
 class Store:
@@ -62,6 +89,7 @@ class Store:
         max_size: int = 8,
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 15000,
+        max_waiting: int = 1024,
     ) -> None:
         self.available = True  # the LISTEN connection's view of the database (server.py)
         self.pool = AsyncConnectionPool(
@@ -70,6 +98,7 @@ class Store:
             max_size=max_size,
             open=False,
             timeout=connect_timeout,
+            max_waiting=max_waiting,  # beyond this many queued calls: RESOURCE_EXHAUSTED
             reconnect_timeout=0,  # keep trying while the database is away
             name="klinehouse-grpc",
             kwargs={
@@ -86,15 +115,48 @@ class Store:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def fetch(
-        self, query: str, params: Sequence[Any] = (), *, timeout: float | None = None
-    ) -> list[tuple[Any, ...]]:
-        for attempt in (1, 2):
-            self._check_available()
+    @contextlib.asynccontextmanager
+    async def _connection(
+        self, timeout: float | None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection, waited for in short slices: the wait ends with
+        DatabaseDown as soon as the database is known down, with PoolExhausted when
+        `timeout` (seconds; None: no limit, for streams) passed with every connection
+        busy. TooManyRequests (more than `max_waiting` queued calls) is PoolExhausted."""
+        ends = None if timeout is None else time.monotonic() + max(0.001, timeout * 0.9)
+        while True:
+            if not self.available:
+                raise DatabaseDown("the database is unreachable")
+            left = WAIT_SLICE if ends is None else min(WAIT_SLICE, ends - time.monotonic())
             try:
-                async with self.pool.connection(timeout=timeout) as conn:
-                    cur = await conn.execute(query, params)  # type: ignore[arg-type]
-                    return await cur.fetchall()
+                async with self.pool.connection(timeout=max(0.001, left)) as conn:
+                    yield conn
+                    return
+            except TooManyRequests as exc:
+                raise PoolExhausted(str(exc)) from exc
+            except PoolTimeout as exc:
+                if ends is not None and time.monotonic() >= ends:
+                    if self.pool.get_stats().get("pool_size", 0) == 0:
+                        raise DatabaseDown("no connection to the database could be made") from exc
+                    raise PoolExhausted(str(exc)) from exc
+
+    async def fetch_all(
+        self,
+        queries: Sequence[tuple[str, Sequence[Any]]],
+        *,
+        timeout: float | None = None,
+    ) -> list[list[tuple[Any, ...]]]:
+        """Run `queries` on one pooled connection. `timeout`: seconds to wait for a
+        connection (a unary call's deadline); None waits while the pool is busy and the
+        database up (a stream must not end because other calls hold every connection)."""
+        for attempt in (1, 2):
+            try:
+                async with self._connection(timeout) as conn:
+                    results = []
+                    for query, params in queries:
+                        cur = await conn.execute(query, params)  # type: ignore[arg-type]
+                        results.append(await cur.fetchall())
+                    return results
             except pg_errors.QueryCanceled:
                 raise
             except psycopg.OperationalError:
@@ -105,9 +167,10 @@ class Store:
                 log.warning("database connection lost; retrying once on a fresh one")
         raise AssertionError("unreachable")
 
-    def _check_available(self) -> None:
-        if not self.available:
-            raise DatabaseDown("the database is unreachable")
+    async def fetch(
+        self, query: str, params: Sequence[Any] = (), *, timeout: float | None = None
+    ) -> list[tuple[Any, ...]]:
+        return (await self.fetch_all([(query, params)], timeout=timeout))[0]
 
     # --- candles ---------------------------------------------------------------------
 
@@ -153,9 +216,8 @@ class Store:
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """The same range, any size, through one server-side cursor, `batch` rows at a time."""
         query, params = self._range_query(series, symbols, start, end)
-        self._check_available()
         async with (
-            self.pool.connection() as conn,
+            self._connection(None) as conn,
             conn.transaction(),
             conn.cursor(name="candles") as cur,
         ):
@@ -166,54 +228,113 @@ class Store:
     async def candles_after(
         self, series: Series, last_sent: dict[str, int], *, limit: int
     ) -> list[tuple[Any, ...]]:
-        """Candles newer than each symbol's last sent open_time (epoch µs)."""
+        """Candles newer than each symbol's last sent open_time (epoch µs), by key."""
         query = (
             f"SELECT {CANDLE_SELECT} "
-            f"FROM {CANDLES} c JOIN unnest(%s::text[], %s::bigint[]) AS a(sym, after_us) "
-            "ON c.symbol = a.sym "
-            "WHERE c.market = %s AND c.interval = %s "
-            "AND c.open_time > 'epoch'::timestamptz + a.after_us * interval '1 microsecond' "
+            f"FROM unnest(%s::text[], %s::bigint[]) AS a(sym, after_us) CROSS JOIN LATERAL ("
+            f" SELECT * FROM {CANDLES} c WHERE c.market = %s AND c.interval = %s"
+            " AND c.symbol = a.sym"
+            " AND c.open_time > 'epoch'::timestamptz + a.after_us * interval '1 microsecond'"
+            " ORDER BY c.open_time LIMIT %s) c "
             "ORDER BY c.open_time, c.symbol LIMIT %s"
         )
         symbols = list(last_sent)
         return await self.fetch(
             query,
-            [symbols, [last_sent[s] for s in symbols], series.market, series.interval, limit],
+            [
+                symbols,
+                [last_sent[s] for s in symbols],
+                series.market,
+                series.interval,
+                limit,
+                limit,
+            ],
         )
 
     async def last_open_times(self, series: Series, symbols: Sequence[str]) -> dict[str, int]:
+        """The newest served open_time (epoch µs) of each symbol that has one, by key."""
         rows = await self.fetch(
-            "SELECT symbol, (extract(epoch FROM max(open_time)) * 1000000)::bigint "
-            f"FROM {CANDLES} WHERE market = %s AND interval = %s AND symbol = ANY(%s) "
-            "GROUP BY symbol",
-            [series.market, series.interval, list(symbols)],
+            "SELECT a.sym, (extract(epoch FROM c.open_time) * 1000000)::bigint "
+            "FROM unnest(%s::text[]) AS a(sym) CROSS JOIN LATERAL ("
+            f" SELECT open_time FROM {CANDLES} c WHERE c.market = %s AND c.interval = %s"
+            " AND c.symbol = a.sym ORDER BY c.open_time DESC LIMIT 1) c",
+            [list(symbols), series.market, series.interval],
         )
         return {symbol: us for symbol, us in rows}
 
     async def check_series(self, market: str, symbol: str) -> SeriesCheck:
         rows = await self.fetch(
-            f"SELECT DISTINCT interval FROM {CANDLES} WHERE market = %s AND symbol = %s",
+            "SELECT interval, (extract(epoch FROM last_open_time) * 1000000)::bigint "
+            f"FROM {SERIES} WHERE market = %s AND symbol = %s ORDER BY interval",
             [market, symbol],
         )
-        return SeriesCheck(bool(rows), tuple(sorted(r[0] for r in rows)))
+        return SeriesCheck(bool(rows), tuple(r[0] for r in rows), tuple((r[0], r[1]) for r in rows))
 
     # --- features and the registry ---------------------------------------------------
+
+    @staticmethod
+    def _bars_query(series: Series, symbols: Sequence[str] | None) -> tuple[str, list[Any]]:
+        # The catalogue's rows first, at most MAX_SERIES + 1 (memory stays bounded
+        # whatever the warehouse holds), then each one's last bars by key.
+        wanted = "" if symbols is None else " AND symbol = ANY(%s)"
+        query = (
+            f"SELECT s.symbol, {_BAR_SELECT} FROM ("
+            f" SELECT * FROM {SERIES} WHERE market = %s AND interval = %s{wanted}"
+            f" ORDER BY symbol LIMIT {MAX_SERIES + 1}) s CROSS JOIN LATERAL ("
+            f" SELECT * FROM {CANDLES} k WHERE k.market = s.market AND k.symbol = s.symbol"
+            f" AND k.interval = s.interval ORDER BY k.open_time DESC LIMIT {BARS_NEEDED}) k"
+        )
+        params: list[Any] = [series.market, series.interval]
+        if symbols is not None:
+            params.append(list(symbols))
+        return query + " ORDER BY s.symbol, k.open_time DESC", params
+
+    @staticmethod
+    def _btc_query(series: Series, times_us: Sequence[int]) -> tuple[str, list[Any]]:
+        return (
+            f"SELECT {_BAR_SELECT} FROM {CANDLES} k WHERE k.market = %s AND k.interval = %s"
+            " AND k.symbol = %s AND k.open_time = ANY("
+            "SELECT 'epoch'::timestamptz + us * interval '1 microsecond'"
+            " FROM unnest(%s::bigint[]) AS t(us))",
+            [series.market, series.interval, BTC, list(times_us)],
+        )
 
     async def latest_features(
         self, series: Series, symbols: Sequence[str] | None, *, timeout: float | None = None
     ) -> list[tuple[Any, ...]]:
-        """The newest feature row of each symbol (all symbols when `symbols` is None),
-        as tuples in the order of `FEATURE_COLUMNS`."""
-        query = (
-            f"SELECT DISTINCT ON (symbol) {_FEATURE_SELECT} "
-            f"FROM {FEATURES_LATEST} WHERE market = %s AND interval = %s"
-        )
-        params: list[Any] = [series.market, series.interval]
-        if symbols is not None:
-            query += " AND symbol = ANY(%s)"
-            params.append(list(symbols))
-        query += " ORDER BY symbol, open_time DESC"
-        return await self.fetch(query, params, timeout=timeout)
+        """The newest feature row of each symbol (all symbols of the catalogue when
+        `symbols` is None), as tuples in the order of `FEATURE_COLUMNS`: each series'
+        last bars by key, BTCUSDT's among them (btc_log_return_1: one round trip unless
+        a series lags BTCUSDT by more than the lookback, or BTCUSDT has a gap there)."""
+        asked = None if symbols is None else [*symbols, *([] if BTC in symbols else [BTC])]
+        (rows,) = await self.fetch_all([self._bars_query(series, asked)], timeout=timeout)
+        bars: dict[str, list[Bar]] = {}
+        for symbol, *values in rows:
+            bars.setdefault(symbol, []).append(Bar(*values))
+        if len(bars) > MAX_SERIES:
+            raise invalid(
+                "symbols",
+                f"{series.market} {series.interval} has more than {MAX_SERIES} series: "
+                "name the symbols to rank",
+            )
+        newest = {b[0].open_us for sym, b in bars.items() if symbols is None or sym in symbols}
+        wanted = sorted(newest | {add_bars(t, -1, series.interval) for t in newest})
+        btc_bars = [b for b in bars.get(BTC, []) if b.open_us in wanted]
+        if symbols is not None and BTC not in symbols:
+            bars.pop(BTC, None)
+        if wanted and len(btc_bars) < len(wanted):
+            (btc_rows,) = await self.fetch_all([self._btc_query(series, wanted)], timeout=timeout)
+            btc_bars = [Bar(*r) for r in btc_rows]
+        return [
+            (
+                symbol,
+                own[0].open_us,
+                *newest_features(
+                    own, series.interval, btc_return(btc_bars, own[0].open_us, series.interval)
+                ),
+            )
+            for symbol, own in bars.items()
+        ]
 
     async def champion_version(self) -> str | None:
         rows = await self.fetch(CHAMPION_VERSION_SQL, [])

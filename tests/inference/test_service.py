@@ -163,11 +163,18 @@ def test_database_outage_is_unavailable_and_the_server_recovers(
         health = health_pb2_grpc.HealthStub(ch)
         assert service_status(health) == health_pb2.HealthCheckResponse.SERVING
         proxy.stop()
+        started = time.monotonic()
         with pytest.raises(grpc.RpcError) as info:
-            stub.GetCandles(DAY, timeout=8)
+            stub.GetCandles(DAY, timeout=20)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value.details()
         assert "database" in info.value.details()
+        assert time.monotonic() - started < 5  # fails fast, not at the client's deadline
         wait_status(health, health_pb2.HealthCheckResponse.NOT_SERVING)
+        started = time.monotonic()  # known down (NOT_SERVING): at once
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetCandles(DAY, timeout=20)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value.details()
+        assert time.monotonic() - started < 2
         assert service_status(health, "") == health_pb2.HealthCheckResponse.SERVING  # liveness
         proxy.start()
         wait_status(health, health_pb2.HealthCheckResponse.SERVING)
@@ -184,9 +191,13 @@ def test_database_outage_is_unavailable_and_the_server_recovers(
     proxy.stop()
 
 
-def test_missing_marts_are_a_failed_precondition(
+def test_missing_serving_tables_are_a_failed_precondition(
     database_url: str, stack: Settings, server_factory: Callable[..., ServerThread]
 ) -> None:
+    """Serving reads migration-owned relations only (marts need not exist): a database
+    whose migrations were not run says how to fix it."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA serving CASCADE")
     reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
     server = server_factory(reader)
     with (
@@ -195,17 +206,19 @@ def test_missing_marts_are_a_failed_precondition(
     ):
         candle_service_pb2_grpc.CandleServiceStub(ch).GetCandles(DAY, timeout=10)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "klinehouse transform" in info.value.details()
+    assert "klinehouse db upgrade" in info.value.details()
 
 
 def test_an_unexpected_failure_is_internal_never_unknown(
     database_url: str, stack: Settings, server_factory: Callable[..., ServerThread]
 ) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:  # a mart of the wrong shape
+    with psycopg.connect(database_url, autocommit=True) as conn:  # a view of the wrong shape
+        conn.execute("DROP VIEW serving.klines")
         conn.execute(
-            "CREATE TABLE marts.candles (market text, symbol text, interval text, open_time text)"
+            "CREATE VIEW serving.klines AS SELECT 'spot'::text AS market, 'BTCUSDT'::text AS symbol,"
+            " '1h'::text AS interval, now() AS open_time, 'yesterday'::text AS close_time"
         )
-        conn.execute("INSERT INTO marts.candles VALUES ('spot', 'BTCUSDT', '1h', 'yesterday')")
+        conn.execute("GRANT SELECT ON serving.klines TO klinehouse_reader")
     reader = stack.reader_url().rsplit("/", 1)[0] + "/" + database_url.rsplit("/", 1)[1]
     server = server_factory(reader)
     with (
