@@ -1,4 +1,4 @@
-{#- Incremental windows from raw's change log (migration 0007: raw.kline_changes, one row
+{#- Incremental windows from raw's change log (migration 0005: raw.kline_changes, one row
     per series and UTC day a transaction inserted, revised or deleted, tagged with its
     xid; klinehouse_meta.increment_watermarks: per model, every change with xid < done
     is reflected in it).
