@@ -28,14 +28,15 @@ if _version_not_supported:
 class PredictionServiceStub:
     """Predictions of the champion model (the one the registry promoted; reloaded
     without a restart when a new one is promoted) for the bar after the newest
-    closed bar with features in marts.candle_features_latest, and the trading
-    advice drawn from them. Every RPC of this service may also end in:
+    closed, valid bar of the series (its features computed from the warehouse's raw
+    klines by key, live as candles are committed), and the trading advice drawn
+    from them. Every RPC of this service may also end in:
     UNAUTHENTICATED when the server requires a bearer token and the call's
     "authorization: Bearer <token>" metadata is missing or wrong; UNAVAILABLE when
     the warehouse database is unreachable (retry later); DEADLINE_EXCEEDED when the
     query runs past the statement timeout or the call's deadline;
-    FAILED_PRECONDITION when there is no champion model yet, or the marts are not
-    built, or the service's role may not read them; INTERNAL on a bug (logged). An
+    FAILED_PRECONDITION when there is no champion model yet, or the serving
+    tables are missing, or the service's role may not read them; INTERNAL on a bug (logged). An
     error message starts with the request field it is about, as in "symbol: ...".
     """
 
@@ -65,14 +66,15 @@ class PredictionServiceStub:
 class PredictionServiceServicer:
     """Predictions of the champion model (the one the registry promoted; reloaded
     without a restart when a new one is promoted) for the bar after the newest
-    closed bar with features in marts.candle_features_latest, and the trading
-    advice drawn from them. Every RPC of this service may also end in:
+    closed, valid bar of the series (its features computed from the warehouse's raw
+    klines by key, live as candles are committed), and the trading advice drawn
+    from them. Every RPC of this service may also end in:
     UNAUTHENTICATED when the server requires a bearer token and the call's
     "authorization: Bearer <token>" metadata is missing or wrong; UNAVAILABLE when
     the warehouse database is unreachable (retry later); DEADLINE_EXCEEDED when the
     query runs past the statement timeout or the call's deadline;
-    FAILED_PRECONDITION when there is no champion model yet, or the marts are not
-    built, or the service's role may not read them; INTERNAL on a bug (logged). An
+    FAILED_PRECONDITION when there is no champion model yet, or the serving
+    tables are missing, or the service's role may not read them; INTERNAL on a bug (logged). An
     error message starts with the request field it is about, as in "symbol: ...".
     """
 
@@ -140,14 +142,15 @@ def add_PredictionServiceServicer_to_server(servicer, server):
 class PredictionService:
     """Predictions of the champion model (the one the registry promoted; reloaded
     without a restart when a new one is promoted) for the bar after the newest
-    closed bar with features in marts.candle_features_latest, and the trading
-    advice drawn from them. Every RPC of this service may also end in:
+    closed, valid bar of the series (its features computed from the warehouse's raw
+    klines by key, live as candles are committed), and the trading advice drawn
+    from them. Every RPC of this service may also end in:
     UNAUTHENTICATED when the server requires a bearer token and the call's
     "authorization: Bearer <token>" metadata is missing or wrong; UNAVAILABLE when
     the warehouse database is unreachable (retry later); DEADLINE_EXCEEDED when the
     query runs past the statement timeout or the call's deadline;
-    FAILED_PRECONDITION when there is no champion model yet, or the marts are not
-    built, or the service's role may not read them; INTERNAL on a bug (logged). An
+    FAILED_PRECONDITION when there is no champion model yet, or the serving
+    tables are missing, or the service's role may not read them; INTERNAL on a bug (logged). An
     error message starts with the request field it is about, as in "symbol: ...".
     """
 
