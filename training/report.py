@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import polars as pl
 # Figure without pyplot: no global backend state, no display needed on servers and in CI
 from matplotlib.figure import Figure
 
+from klinehouse import times
 from training import metrics as m
 from training import report_candidates
 from training.backtest import equity_curve
@@ -52,7 +52,7 @@ def _plot_equity(
             lw=1.8 if name == "model" else 1.2,
         )
     for k, fold in enumerate(folds or []):
-        start = datetime.fromisoformat(fold.test_start)
+        start = times.parse_iso(fold.test_start)
         ax.axvline(
             start,  # type: ignore[arg-type]
             color="black",
