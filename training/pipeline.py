@@ -19,7 +19,9 @@ from training import registry
 from training.dataset import DatasetSpec, fingerprint, labelled, load_dataset
 from training.evaluate import EvalConfig, Evaluation, choose_advice, evaluate
 from training.folds import holdout
-from training.models import ModelConfig, fit_classifier, fit_regressor, predict_up
+from training.matrix import TrainingMatrix
+from training.models import ModelConfig, predict_up
+from training.pools import fit_classifier_quantized, fit_regressor_quantized
 from training.records import Metrics, ModelRecord, SeriesFingerprint
 from training.report import write_report
 
@@ -87,12 +89,19 @@ def train(
         data, interval=spec.interval, model_config=model_config, config=eval_config
     )
 
-    # the model to register: all labelled rows, early stopping and thresholds on the last part
-    fit_rows, val_rows = holdout(
+    # the model to register: all labelled rows, early stopping and thresholds on the last
+    # part; fitted from float32 rows through quantized pools (`training.pools`: the same
+    # models as fit_classifier / fit_regressor, without CatBoost's float copy of the rows)
+    _, val_rows = holdout(
         data, fraction=eval_config.validation_fraction, gap_bars=eval_config.gap_bars
     )
-    classifier = fit_classifier(fit_rows, val_rows, model_config)
-    regressor = fit_regressor(fit_rows, val_rows, model_config)
+    matrix = TrainingMatrix.from_frame(data)
+    fit, val = matrix.holdout(
+        fraction=eval_config.validation_fraction, gap_bars=eval_config.gap_bars
+    )
+    classifier = fit_classifier_quantized(matrix, fit, val, model_config)
+    regressor = fit_regressor_quantized(matrix, fit, val, model_config)
+    del matrix
     advice = choose_advice(val_rows, predict_up(classifier, val_rows), eval_config, spec.interval)
     importance = dict(
         zip(FEATURES, (float(v) for v in classifier.get_feature_importance()), strict=True)
