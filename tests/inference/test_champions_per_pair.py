@@ -171,3 +171,34 @@ def test_the_notification_payload_names_the_pair() -> None:
     assert registry.ChampionChange.parse(change.model_dump_json()) == change
     assert registry.ChampionChange.parse("") is None
     assert registry.ChampionChange.parse('{"version": "v9"}') is None
+
+
+def test_models_list_shows_each_pairs_champion(
+    served: tuple[str, ServerThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from klinehouse.settings import get_settings
+    from training.cli import models
+
+    owner_url, _ = served
+    register(owner_url, "h1", buy=0.0, sell=0.0, quality=0.001)
+    register(owner_url, "h1b", buy=0.0, sell=0.0, quality=0.01)  # retires h1
+    register(owner_url, "h4", buy=0.0, sell=0.0, quality=0.001, interval="4h")
+    monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", owner_url)
+    get_settings(fresh=True)
+    try:
+        listed = CliRunner().invoke(models, ["list"])
+        only_4h = CliRunner().invoke(models, ["list", "--interval", "4h"])
+        shown = CliRunner().invoke(models, ["show", "--interval", "4h"])
+    finally:
+        monkeypatch.undo()
+        get_settings(fresh=True)
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0] == "spot 1h: champion h1b"
+    assert [line.split()[:2] for line in lines[1:3]] == [["h1b", "champion"], ["h1", "retired"]]
+    assert lines[3] == "spot 4h: champion h4" and lines[4].split()[:2] == ["h4", "champion"]
+    assert only_4h.output.splitlines()[0] == "spot 4h: champion h4"
+    assert len(only_4h.output.splitlines()) == 2
+    assert shown.exit_code == 0 and json.loads(shown.output)["version"] == "h4"
