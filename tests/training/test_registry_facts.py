@@ -13,7 +13,7 @@ from training.registry import CHAMPION, CHAMPION_VERSION_SQL, CHAMPIONS_SQL
 
 
 def test_the_migrations_champion_index_uses_the_registrys_predicate() -> None:
-    text = (paths.REPO_ROOT / "klinehouse/migrations/0004_champion_per_series.sql").read_text()
+    text = (paths.REPO_ROOT / "klinehouse/migrations/0006_champion_per_series.sql").read_text()
     assert "DROP INDEX IF EXISTS ml.model_registry_one_champion;" in text
     index = re.search(r"CREATE UNIQUE INDEX[^;]*model_registry_one_champion_per_series[^;]*;", text)
     assert index is not None
