@@ -1,26 +1,34 @@
-"""Benchmark of training: our path from the warehouse against CatBoost's fit alone.
+"""Benchmark of training: our paths from the warehouse against CatBoost's fit alone,
+at several sizes in one run, with peak memory per million rows.
 
-    .venv/bin/python bench/bench_train.py [--rows 1000000] [--symbols 10] [--iterations 400] [--repeat 2]
+    .venv/bin/python bench/bench_train.py [--rows 1000000,10000000] [--symbols 10]
+        [--iterations 100] [--repeat 1] [--candidates] [--skip-frame-path]
 
-Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME),
-writes `--rows` synthetic feature rows (with labels) into tables shaped like
-marts.candle_features and marts.candle_labels, then runs, each in a fresh
-process so that peak memory (ru_maxrss) is its own:
+Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME).
+For each `--rows` size it writes that many synthetic feature rows (with labels) into
+tables shaped like marts.candle_features and marts.candle_labels (in chunks), then
+runs, each in a fresh process so that peak memory (ru_maxrss) is its own:
 
 1. baseline: the same rows generated in memory, the CatBoost Pool built untimed,
    then `CatBoostClassifier.fit` alone (thread_count=2);
-2. ours: `training.dataset.load_dataset` (COPY … TO STDOUT into polars) +
-   preparation (labelled rows, feature frame, Pool) + `training.models.fit_classifier`
-   with the same configuration.
+2. frame path (issue 7's): `training.dataset.load_dataset` (COPY into polars) +
+   `labelled` + `training.models.fit_classifier` (Pool from the frame, then fit);
+3. quantized path (`pipeline.train`'s fit of the registered model):
+   `training.matrix.load_matrix` (COPY chunks into float32 arrays) +
+   `training.pools.fit_classifier_quantized` (quantized pool, then fit).
 
-The two alternate `--repeat` times; the fastest run of each is kept (on a shared
-machine the neighbours' load only ever adds time). Prints wall time, CPU seconds and
-peak RSS of both and the ratio ours / fit alone (goal <= 1.3).
+With `--candidates`, (1) and (3) train every candidate model instead: the sum of each
+candidate's fit alone on its prebuilt pool against reading the matrix once and
+fitting every candidate through the quantized path (goal <= 1.3 x).
+
+Prints, per size, wall time, CPU seconds and peak RSS; then the peak RSS fitted as
+fixed base + slope per million rows over the sizes (goal: slope <= 0.1 GB).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import multiprocessing as mp
 import os
 import resource
@@ -32,12 +40,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-def _rows(rows: int, symbols: int) -> Any:
-    from training import synthetic
-
-    names = tuple(f"SYM{i:02d}USDT" for i in range(symbols))
-    return synthetic.frame(bars=rows // symbols, symbols=names, signal=0.3, seed=11)
+# the candidate models the pipeline trains today: (name, estimator, label); the
+# candidates of issue 18 items 1-3 (longer horizons, fee-aware target, logistic
+# regression) join this list when that branch is merged
+CANDIDATES = (
+    ("classifier next bar up", "classifier", "up"),
+    ("regressor next log return", "regressor", "log_return"),
+)
 
 
 def _config(iterations: int) -> Any:
@@ -51,28 +60,83 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def baseline(rows: int, symbols: int, iterations: int, out: Any) -> None:
-    from catboost import CatBoostClassifier
+def _symbol_rows(bars: int, k: int) -> Any:
+    from training import synthetic
 
-    from klinehouse.features import LABEL_CLASS
-    from training.models import _params, pool
+    return synthetic.frame(bars=bars, symbols=(f"SYM{k:02d}USDT",), signal=0.3, seed=11 + k)
 
-    data = _rows(rows, symbols)
-    train_pool = pool(data, LABEL_CLASS)  # the matrix already in memory: not timed
-    model = CatBoostClassifier(loss_function="Logloss", **_params(_config(iterations)))  # type: ignore[arg-type]
-    t0, c0 = time.perf_counter(), time.process_time()
-    model.fit(train_pool)
-    out.put(
-        {
-            "fit": time.perf_counter() - t0,
-            "cpu": time.process_time() - c0,
-            "peak_mb": _peak_mb(),
-            "trees": model.tree_count_,
-        }
+
+def _in_memory(rows: int, symbols: int) -> Any:
+    import polars as pl
+
+    return pl.concat([_symbol_rows(rows // symbols, k) for k in range(symbols)]).sort(
+        "open_time", "symbol"
     )
 
 
-def ours(home: str, iterations: int, out: Any) -> None:
+def write_marts(rows: int, symbols: int) -> None:
+    """The synthetic rows into fresh marts tables, one symbol at a time."""
+    from psycopg import sql
+
+    from klinehouse.db import connect
+    from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
+    from training import synthetic
+
+    with connect() as conn:
+        conn.execute("DROP TABLE IF EXISTS marts.candle_features, marts.candle_labels")
+        conn.commit()
+    synthetic.write_marts(_symbol_rows(rows // symbols, 0))
+    keys = ["market", "symbol", "interval", "open_time"]
+    with connect() as conn:
+        for k in range(1, symbols):
+            part = _symbol_rows(rows // symbols, k)
+            for table, columns in (
+                ("candle_features", list(NUMERIC_FEATURES)),
+                ("candle_labels", [LABEL_RETURN, LABEL_CLASS]),
+            ):
+                buffer = io.BytesIO()
+                part.select(*keys, *columns).write_csv(buffer, include_header=False)
+                copy_sql = sql.SQL("COPY marts.{} FROM STDIN (FORMAT csv)").format(
+                    sql.Identifier(table)
+                )
+                with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                    copy.write(buffer.getvalue())
+            conn.commit()
+        conn.execute("ANALYZE marts.candle_features")
+        conn.execute("ANALYZE marts.candle_labels")
+        conn.commit()
+
+
+def _estimator(kind: str, config: Any) -> Any:
+    from catboost import CatBoostClassifier, CatBoostRegressor
+
+    from training.models import _params
+
+    if kind == "classifier":
+        return CatBoostClassifier(loss_function="Logloss", **_params(config))
+    return CatBoostRegressor(loss_function="RMSE", **_params(config))
+
+
+def baseline(rows: int, symbols: int, iterations: int, candidates: bool, out: Any) -> None:
+    from klinehouse.features import LABEL_CLASS, LABEL_RETURN
+    from training.models import pool
+
+    data = _in_memory(rows, symbols)
+    labels = {"up": LABEL_CLASS, "log_return": LABEL_RETURN}
+    chosen = CANDIDATES if candidates else CANDIDATES[:1]
+    fit_seconds = cpu = 0.0
+    for _name, kind, label in chosen:
+        train_pool = pool(data, labels[label])  # the matrix already in memory: not timed
+        model = _estimator(kind, _config(iterations))
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.fit(train_pool)
+        fit_seconds += time.perf_counter() - t0
+        cpu += time.process_time() - c0
+        del train_pool
+    out.put({"total": fit_seconds, "cpu": cpu, "peak_mb": _peak_mb(), "rows": data.height})
+
+
+def frame_path(home: str, iterations: int, out: Any) -> None:
     os.environ["KLINEHOUSE_HOME"] = home
     from training.dataset import DatasetSpec, labelled, load_dataset
     from training.models import fit_classifier
@@ -81,20 +145,44 @@ def ours(home: str, iterations: int, out: Any) -> None:
     frame = load_dataset(DatasetSpec("spot", "1h"))
     t1 = time.perf_counter()
     data = labelled(frame)
+    fit_classifier(data, None, _config(iterations))  # builds the Pool, then fits
     t2 = time.perf_counter()
-    model = fit_classifier(data, None, _config(iterations))  # builds the Pool, then fits
-    t3 = time.perf_counter()
     out.put(
         {
             "read": t1 - t0,
-            "prepare": t2 - t1,
-            "pool_and_fit": t3 - t2,
-            "total": t3 - t0,
+            "fit": t2 - t1,
+            "total": t2 - t0,
             # this process only: PostgreSQL's side of the COPY runs in its backend
             "cpu": time.process_time() - c0,
             "rows": frame.height,
             "peak_mb": _peak_mb(),
-            "trees": model.tree_count_,
+        }
+    )
+
+
+def quantized_path(home: str, iterations: int, candidates: bool, out: Any) -> None:
+    os.environ["KLINEHOUSE_HOME"] = home
+    from training.dataset import DatasetSpec
+    from training.matrix import load_matrix
+    from training.pools import fit_pools
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    matrix = load_matrix(DatasetSpec("spot", "1h"))
+    t1 = time.perf_counter()
+    every = slice(0, matrix.rows)
+    for _name, kind, label in CANDIDATES if candidates else CANDIDATES[:1]:
+        pools = fit_pools(matrix, every, None, getattr(matrix, label))
+        _estimator(kind, _config(iterations)).fit(pools[0])
+        del pools
+    t2 = time.perf_counter()
+    out.put(
+        {
+            "read": t1 - t0,
+            "fit": t2 - t1,
+            "total": t2 - t0,
+            "cpu": time.process_time() - c0,
+            "rows": matrix.rows,
+            "peak_mb": _peak_mb(),
         }
     )
 
@@ -111,58 +199,80 @@ def _in_child(target: Any, *args: Any) -> dict[str, Any]:
     return dict(result)
 
 
+def _fit_line(sizes: list[int], peaks: list[float]) -> tuple[float, float]:
+    """Peak RSS as base + slope x rows (least squares): (base GB, GB per million rows)."""
+    import numpy as np
+
+    millions = np.asarray(sizes, dtype=float) / 1e6
+    gb = np.asarray(peaks, dtype=float) / 1024.0
+    if len(sizes) < 2:
+        return float("nan"), float(gb[0] / millions[0])
+    slope, base = np.polyfit(millions, gb, 1)
+    return float(base), float(slope)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", default="1000000,10000000", help="Comma-separated sizes.")
     parser.add_argument("--symbols", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=400)
-    parser.add_argument("--repeat", type=int, default=2, help="Alternating runs of each; min kept.")
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1, help="Alternating runs of each; min kept.")
+    parser.add_argument("--candidates", action="store_true", help="Train every candidate.")
+    parser.add_argument("--skip-frame-path", action="store_true", help="Only baseline and ours.")
     args = parser.parse_args()
+    sizes = [int(r) for r in args.rows.split(",") if r.strip()]
 
     from devstack.stack.private import private_stack
     from klinehouse import paths
 
+    paths_run: dict[str, list[dict[str, Any]]] = {"baseline": [], "frame": [], "quantized": []}
     with private_stack("bench-train-"):
-        home = paths.home()
-        from training import synthetic
+        home = str(paths.home())
+        for rows in sizes:
+            t0 = time.perf_counter()
+            write_marts(rows, args.symbols)
+            print(f"setup: {rows:,} synthetic rows in the marts in {time.perf_counter() - t0:.0f}s")
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in paths_run}
+            for _ in range(max(1, args.repeat)):
+                runs["baseline"].append(
+                    _in_child(baseline, rows, args.symbols, args.iterations, args.candidates)
+                )
+                if not args.skip_frame_path and not args.candidates:
+                    runs["frame"].append(_in_child(frame_path, home, args.iterations))
+                runs["quantized"].append(
+                    _in_child(quantized_path, home, args.iterations, args.candidates)
+                )
+            for name, results in runs.items():
+                if results:
+                    paths_run[name].append(min(results, key=lambda r: r["total"]))
+            _print_size(rows, {k: v[-1] for k, v in paths_run.items() if v}, args)
 
-        t0 = time.perf_counter()
-        synthetic.write_marts(_rows(args.rows, args.symbols))
-        print(
-            f"setup: {args.rows:,} synthetic rows written to the marts in {time.perf_counter() - t0:.1f}s"
-        )
-        # alternate the two and keep each one's fastest run: neighbours' load only adds time
-        bases, mines = [], []
-        for _ in range(max(1, args.repeat)):
-            bases.append(_in_child(baseline, args.rows, args.symbols, args.iterations))
-            mines.append(_in_child(ours, str(home), args.iterations))
-        base = min(bases, key=lambda r: r["fit"])
-        mine = min(mines, key=lambda r: r["total"])
-        print(
-            "runs (wall s): baseline",
-            [round(r["fit"], 1) for r in bases],
-            "ours",
-            [round(r["total"], 1) for r in mines],
-        )
+    print("\npeak RSS = base + slope x million rows, over", ", ".join(f"{s:,}" for s in sizes))
+    for name, results in paths_run.items():
+        if results:
+            base, slope = _fit_line(sizes, [r["peak_mb"] for r in results])
+            print(f"  {name:<10} base {base:5.2f} GB  slope {slope:5.3f} GB per million rows")
+    print("  goal: slope <= 0.1 GB per million rows above the fixed base (quantized path)")
 
+
+def _print_size(rows: int, best: dict[str, dict[str, Any]], args: Any) -> None:
+    what = "all candidates" if args.candidates else "the classifier"
+    base = best["baseline"]
     print(
-        f"\nrows {mine['rows']:,}, {args.iterations} iterations, depth {_config(1).depth}, thread_count=2"
+        f"\n{rows:,} rows, {what}, {args.iterations} iterations, thread_count=2:"
+        f"\n  baseline   CatBoost fit(s) alone (Pools in memory): {base['total']:7.2f}s"
+        f"  CPU {base['cpu']:6.1f}s  peak RSS {base['peak_mb']:6.0f} MB"
     )
-    print(
-        f"  baseline  CatBoost fit alone (Pool in memory): {base['fit']:7.2f}s  peak RSS {base['peak_mb']:7.0f} MB"
-    )
-    print(
-        f"  ours      read {mine['read']:.2f}s + prepare {mine['prepare']:.2f}s + Pool and fit "
-        f"{mine['pool_and_fit']:.2f}s = {mine['total']:7.2f}s  peak RSS {mine['peak_mb']:7.0f} MB"
-    )
-    print(f"  ratio ours / fit alone: {mine['total'] / base['fit']:.2f} (goal <= 1.3)")
-    # on a shared machine wall time follows the neighbours' load: CPU seconds are steadier
-    print(
-        f"  CPU seconds: baseline {base['cpu']:.1f}, ours {mine['cpu']:.1f} (without the server's"
-        f" COPY), ratio {mine['cpu'] / base['cpu']:.2f}; read share of our wall time"
-        f" {mine['read'] / mine['total']:.1%}"
-    )
-    print(f"  peak memory ratio: {mine['peak_mb'] / base['peak_mb']:.2f}")
+    for name in ("frame", "quantized"):
+        if name not in best:
+            continue
+        r = best[name]
+        print(
+            f"  {name:<10} read {r['read']:6.2f}s + fit(s) {r['fit']:7.2f}s = {r['total']:7.2f}s"
+            f"  CPU {r['cpu']:6.1f}s  peak RSS {r['peak_mb']:6.0f} MB"
+            f"  ratio to fit alone {r['total'] / base['total']:.2f} (goal <= 1.3),"
+            f" CPU ratio {r['cpu'] / base['cpu']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
-"""model_training: quality gate -> train -> evaluate -> promote the CatBoost models.
+"""model_training: quality gate -> train -> evaluate -> promote, per (market, interval).
 
 Weekly (`KLINEHOUSE_TRAINING_SCHEDULE`) and on demand. Training starts only
-after the Great Expectations gate passes on the current marts; evaluation is
-walk-forward on data the model never saw, and promotion makes the candidate the
-champion only when it beats the current one and the baselines (the registry's
-rule; a manual run may pass `force_promote`, recorded as a promotion by hand).
-A rejected candidate skips `promote`: no champion Asset event, the champion
-stays. The gRPC service serves the champion from the registry.
+after the Great Expectations gate passes on the current marts; then train,
+evaluate and promote are mapped (dynamic task mapping) over the configured
+(market, interval) pairs (`KLINEHOUSE_PIPELINE_SERIES`): each pair has its own
+champion. Evaluation is walk-forward on data the model never saw, and promotion
+makes the candidate its pair's champion only when it beats that pair's current one
+and the baselines (the registry's rule; a manual run may pass `force_promote`,
+recorded as a promotion by hand). A rejected candidate skips its `promote`: no
+champion Asset event from it, its pair's champion stays. The gRPC service serves
+each pair's champion from the registry.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def model_training() -> None:
 
     @task(outlets=[CHAMPION_MODEL])
     def promote(evaluation: dict[str, object]) -> dict[str, object]:
-        """Make the candidate champion by the registry's rule; skipped (no Asset event) when it lost."""
+        """Make the candidate its pair's champion by the registry's rule; skipped (no Asset
+        event) when it lost."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from app.orchestration import tasks
@@ -69,7 +73,8 @@ def model_training() -> None:
         except tasks.NotPromoted as exc:
             raise AirflowSkipException(str(exc)) from exc
 
-    promote(evaluate(train(quality_gate(), spec=config.training_spec())))
+    trained = train.partial(gate=quality_gate()).expand(spec=config.training_specs())
+    promote.expand(evaluation=evaluate.expand(candidate=trained))
 
 
 model_training()

@@ -58,7 +58,9 @@ class NotifyListener:
         self,
         url: str,
         *,
-        on_models: Callable[[], Awaitable[None]] | None = None,
+        # called with the notification's payload (the pair whose champion changed; '' after
+        # a reconnect: any pair may have)
+        on_models: Callable[[str], Awaitable[None]] | None = None,
         on_connection: Callable[[bool], Awaitable[None]] | None = None,
         retry_seconds: float = 1.0,
     ) -> None:
@@ -105,7 +107,7 @@ class NotifyListener:
                         for sub in list(self._subs):
                             sub.mark(None)
                         if self._on_models is not None:
-                            await self._on_models()
+                            await self._on_models("")
                     first = False
                     async for note in conn.notifies():
                         await self._dispatch(note.channel, note.payload)
@@ -121,7 +123,7 @@ class NotifyListener:
     async def _dispatch(self, channel: str, payload: str) -> None:
         if channel == MODELS_CHANNEL:
             if self._on_models is not None:
-                await self._on_models()
+                await self._on_models(payload)
             return
         if channel == MARTS_CHANNEL:
             for sub in list(self._subs):

@@ -17,23 +17,20 @@ from klinehouse.v1 import prediction_service_pb2
 class Predictor:
     """The champion's predictions for feature rows, with advice, age and staleness.
 
-    A prediction is a pure function of the model and the feature row, so the
+    A prediction is a pure function of the model and the feature row, so each
     champion's outputs are memoised by (model version, feature row): a bar's
-    features are predicted once, however many clients ask until the next bar.
+    features are predicted once, however many clients ask until the next bar, and
+    the champions of several (market, interval) pairs share the cache.
     """
 
     def __init__(self, max_entries: int = 8192) -> None:
         self._max = max_entries
-        self._version: str | None = None
         self._cache: dict[tuple[Any, ...], tuple[float, float]] = {}
 
     def _outputs(
         self, model: ChampionModel, rows: Sequence[tuple[Any, ...]]
     ) -> list[tuple[float, float]]:
-        if model.version != self._version:
-            self._cache.clear()
-            self._version = model.version
-        keys = [tuple(row) for row in rows]
+        keys = [(model.version, *row) for row in rows]
         missing = [i for i, key in enumerate(keys) if key not in self._cache]
         if missing:
             out = model.predict(features_frame([rows[i] for i in missing]))

@@ -174,22 +174,23 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.listener = listener
         self.predictions = Predictor()
 
-    def _model(self) -> ChampionModel:
-        model = self.champion.model
+    def _model(self, series: Series) -> ChampionModel:
+        """The champion of the request's (market, interval)."""
+        model = self.champion.get(series.market, series.interval)
         if model is None:
-            detail = (
-                f" (the last load failed: {self.champion.error})" if self.champion.error else ""
-            )
+            error = self.champion.error(series.market, series.interval)
+            detail = f" (the last load failed: {error})" if error else ""
             raise precondition(
-                "no champion model: train and promote one (`klinehouse train`, "
-                f"`klinehouse models promote`){detail}"
+                f"no champion model for {series.market} {series.interval}: train and promote one"
+                f" (`klinehouse train --market {series.market} --interval {series.interval}`,"
+                f" `klinehouse models promote`){detail}"
             )
         return model
 
     async def _predict(
         self, series: Series, symbols: Sequence[str] | None, timeout: float | None = None
     ) -> tuple[ChampionModel, list[prediction_service_pb2.Prediction]]:
-        model = self._model()
+        model = self._model(series)
         features = await self.store.latest_features(series, symbols, timeout=timeout)
         return model, self.predictions(model, features, series)
 
@@ -214,7 +215,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> AsyncIterator[prediction_service_pb2.StreamPredictionsResponse]:
         series = parse_series(request.market, request.interval)
         symbols = parse_symbols(request.symbols, required=True)
-        self._model()
+        self._model(series)
         sub = self.listener.subscribe(series.market, series.interval, frozenset(symbols))
         try:
             _, preds = await self._predict(series, symbols)

@@ -89,8 +89,9 @@ def klines(
     source: str = "rest",
 ) -> pl.DataFrame:
     """Raw klines of one series at `times`; the expressions may use `i`, the bar index."""
-    step = pl.duration(hours=1) if interval == "1h" else None
-    assert step is not None, "only 1h bars are built here"
+    hours = {"1h": 1, "4h": 4}.get(interval)
+    assert hours is not None, "only 1h and 4h bars are built here"
+    step = pl.duration(hours=hours)
     none = pl.lit(None, pl.Float64)
     return (
         pl.DataFrame({"open_time": times})

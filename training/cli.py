@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from klinehouse import times
 from klinehouse.errors import KlinehouseError
 from klinehouse.klines import MARKETS
 from training.model_config import ModelConfig
+
+if TYPE_CHECKING:
+    from training.records import ModelRecord
 
 
 def _when(value: str | None) -> datetime | None:
@@ -132,33 +136,49 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--limit", default=20, show_default=True)
-def list_cmd(limit: int) -> None:
-    """Registered models, newest first."""
+@click.option("--limit", default=20, show_default=True, help="Models per (market, interval).")
+@click.option("--market", default=None, help="Only this market.")
+@click.option("--interval", default=None, help="Only this interval.")
+def list_cmd(limit: int, market: str | None, interval: str | None) -> None:
+    """Registered models per (market, interval): its champion, then newest first."""
     from training.registry import list_models
 
-    rows = list_models(limit=limit)
+    rows = list_models(limit=limit, market=market, interval=interval)
     if not rows:
         click.echo("no models registered: run `klinehouse train`")
         return
+    pairs: dict[tuple[str, str], list[ModelRecord]] = {}
     for r in rows:
-        click.echo(
-            f"{r.version}  {r.status:<10}  {r.interval:<3}  {len(r.symbols)} symbols"
-            f"  logloss {r.metrics.classifier.log_loss:.5f}"
-            f"  net {r.metrics.backtest.model.net_return:+.2%}"
-            f"  {r.status_reason[:80]}"
-        )
+        pairs.setdefault((r.market, r.interval), []).append(r)
+    for (pair_market, pair_interval), models_of_pair in pairs.items():
+        champion = next((r.version for r in models_of_pair if r.status == "champion"), None)
+        click.echo(f"{pair_market} {pair_interval}: champion {champion or 'none'}")
+        for r in models_of_pair:
+            click.echo(
+                f"  {r.version}  {r.status:<10}  {len(r.symbols)} symbols"
+                f"  logloss {r.metrics.classifier.log_loss:.5f}"
+                f"  net {r.metrics.backtest.model.net_return:+.2%}"
+                f"  {r.status_reason[:80]}"
+            )
 
 
 @models.command("show")
 @click.argument("version", required=False)
-def show_cmd(version: str | None) -> None:
-    """One model's registry row (default: the champion) as JSON."""
+@click.option(
+    "--market", default="spot", show_default=True, help="Whose champion, without VERSION."
+)
+@click.option(
+    "--interval", default="1h", show_default=True, help="Whose champion, without VERSION."
+)
+def show_cmd(version: str | None, market: str, interval: str) -> None:
+    """One model's registry row (default: the champion of --market/--interval) as JSON."""
     from training.registry import champion_version, get_model
 
-    version = version or champion_version(url=None)
+    version = version or champion_version(url=None, market=market, interval=interval)
     if version is None:
-        raise KlinehouseError("no champion: give a version (see `klinehouse models list`)")
+        raise KlinehouseError(
+            f"no champion for {market} {interval}: give a version (see `klinehouse models list`)"
+        )
     row = get_model(version).to_json()
     row["metrics"].pop("folds", None)
     click.echo(json.dumps(row, indent=2, default=str))

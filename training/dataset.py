@@ -117,6 +117,18 @@ def _copy_part(spec: DatasetSpec, url: str | None, part: int, parts: int) -> lis
     return chunks
 
 
+def require_marts(url: str | None) -> None:
+    """The training marts exist, or a KlinehouseError saying how to build them."""
+    with connect(url) as conn:
+        missing = conn.execute(
+            "SELECT t FROM unnest(ARRAY['marts.candle_features', 'marts.candle_labels']) t"
+            " WHERE to_regclass(t) IS NULL"
+        ).fetchall()
+    if missing:
+        names = ", ".join(r[0] for r in missing)
+        raise KlinehouseError(f"{names} not found: run `klinehouse transform` first")
+
+
 def load_dataset(spec: DatasetSpec, *, url: str | None = None, workers: int = 2) -> pl.DataFrame:
     """Features and labels of `spec`, ordered by (open_time, symbol).
 
@@ -127,14 +139,7 @@ def load_dataset(spec: DatasetSpec, *, url: str | None = None, workers: int = 2)
     spec.validate()
     if workers < 1:
         raise KlinehouseError(f"workers must be at least 1, got {workers}")
-    with connect(url) as conn:
-        missing = conn.execute(
-            "SELECT t FROM unnest(ARRAY['marts.candle_features', 'marts.candle_labels']) t"
-            " WHERE to_regclass(t) IS NULL"
-        ).fetchall()
-    if missing:
-        names = ", ".join(r[0] for r in missing)
-        raise KlinehouseError(f"{names} not found: run `klinehouse transform` first")
+    require_marts(url)
     if workers == 1:
         chunks = _copy_part(spec, url, 0, 1)
     else:

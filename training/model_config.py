@@ -18,6 +18,10 @@ class ModelConfig:
     early_stopping_rounds: int = 50
     seed: int = 42
     thread_count: int = 2
+    # ordered target statistics of the symbol follow the rows' time order instead of
+    # random permutations: no later bar informs an earlier one's encoding, and CatBoost
+    # keeps no per-permutation copies (~0.15 GB less per million rows at fit)
+    has_time: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

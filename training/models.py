@@ -43,6 +43,7 @@ def _params(config: ModelConfig) -> dict[str, object]:
         "l2_leaf_reg": config.l2_leaf_reg,
         "random_seed": config.seed,
         "thread_count": config.thread_count,
+        "has_time": config.has_time,
         "allow_writing_files": False,
         "verbose": False,
     }

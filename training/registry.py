@@ -1,13 +1,16 @@
-"""The model registry: artefacts in the lake, the index and the champion in
+"""The model registry: artefacts in the lake, the index and the champions in
 `ml.model_registry`.
 
-A challenger becomes champion only if, out of sample, it beats the current
-champion and every baseline on log loss and on the net backtest, passes the
-leakage check and the risk conditions of `training.promotion` (Sharpe over
-buy-and-hold, a bootstrap bound, the deflated Sharpe ratio); otherwise it is kept,
-marked rejected, with every failed condition in the reason. The gRPC
-service reads the champion as `klinehouse_reader` through `load_champion()` and
-polls `champion_version()` (one indexed row) to hot-reload a newly promoted one.
+There is one champion per (market, interval) — a series family — (a partial unique
+index keeps it one). A challenger becomes its pair's champion only if, out of
+sample, it beats that pair's current champion and every baseline on log loss and
+on the net backtest, passes the leakage check and the risk conditions of
+`training.promotion` (Sharpe over buy-and-hold, a bootstrap bound, the deflated
+Sharpe ratio); otherwise it is kept, marked rejected, with every failed condition in
+the reason. A promotion sends `NOTIFY klinehouse_models` with the pair
+(`ChampionChange`); the gRPC service reads the champions as `klinehouse_reader`
+through `load_champion(market, interval)`, polls `CHAMPIONS_SQL` (a few indexed
+rows) and reloads only the pair that changed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import polars as pl
 from catboost import CatBoostClassifier, CatBoostRegressor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from klinehouse import channels, lake
 from klinehouse.db import connect
@@ -140,9 +144,13 @@ def _read_object(uri: str, name: str, settings: Settings) -> bytes:
 # ---------------------------------------------------------------- the registry table
 
 TABLE = "ml.model_registry"
-# The one champion (a partial unique index keeps it one): every reader of it goes through these
+# A champion per (market, interval) (a partial unique index keeps it one per pair):
+# every reader of them goes through these
 CHAMPION = "status = 'champion'"
 CHAMPION_VERSION_SQL = f"SELECT version FROM {TABLE} WHERE {CHAMPION}"
+# every pair's champion: (market, interval, version), served by the partial index
+CHAMPIONS_SQL = f"SELECT market, interval, version FROM {TABLE} WHERE {CHAMPION}"
+PAIR = "market = %(market)s AND interval = %(interval)s"
 
 _COLUMNS = (
     "version, created_at, status, status_reason, promoted_at, market, interval, symbols,"
@@ -157,8 +165,26 @@ _INSERTED = (
 
 
 def champion_query(columns: str) -> str:
-    """SELECT `columns` of the champion's row (at most one)."""
-    return f"SELECT {columns} FROM {TABLE} WHERE {CHAMPION}"
+    """SELECT `columns` of the champion's row of the pair %(market)s, %(interval)s (at most one)."""
+    return f"SELECT {columns} FROM {TABLE} WHERE {CHAMPION} AND {PAIR}"
+
+
+class ChampionChange(BaseModel):
+    """The payload of `NOTIFY klinehouse_models`: which pair got a new champion."""
+
+    model_config = ConfigDict(frozen=True)
+
+    market: str
+    interval: str
+    version: str
+
+    @classmethod
+    def parse(cls, payload: str) -> ChampionChange | None:
+        """The change a notification announces, or None for a payload without a pair."""
+        try:
+            return cls.model_validate_json(payload)
+        except ValidationError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -169,8 +195,10 @@ class Registration:
     artifact_uri: str
 
 
-def _champion_metrics(conn: Any) -> tuple[str, Metrics] | None:
-    row = conn.execute(champion_query("version, metrics")).fetchone()
+def _champion_metrics(conn: Any, market: str, interval: str) -> tuple[str, Metrics] | None:
+    row = conn.execute(
+        champion_query("version, metrics"), {"market": market, "interval": interval}
+    ).fetchone()
     return (str(row[0]), Metrics.of(row[1])) if row else None
 
 
@@ -190,13 +218,16 @@ def record(model: ModelRecord, *, url: str | None = None) -> Registration:
         # serialise promotions: two trainings finishing together must not both win
         conn.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
         conn.execute(f"INSERT INTO {TABLE} ({_INSERTED}) VALUES ({placeholders})", params)
-        champion = _champion_metrics(conn)
+        champion = _champion_metrics(conn, model.market, model.interval)
         decision = decide(Metrics.of(doc["metrics"]), champion[1] if champion else None)
-        status = _apply(conn, model.version, decision, champion[0] if champion else None)
+        change = ChampionChange(market=model.market, interval=model.interval, version=model.version)
+        status = _apply(conn, change, decision, champion[0] if champion else None)
     return Registration(model.version, status, decision.reason, model.artifact_uri)
 
 
-def _apply(conn: Any, version: str, decision: Decision, champion: str | None) -> str:
+def _apply(conn: Any, change: ChampionChange, decision: Decision, champion: str | None) -> str:
+    """Apply the decision on `change.version`; `champion` is its pair's current one."""
+    version = change.version
     if decision.promote:
         if champion:
             conn.execute(
@@ -208,8 +239,8 @@ def _apply(conn: Any, version: str, decision: Decision, champion: str | None) ->
             " promoted_at = now() WHERE version = %s",
             (decision.reason, version),
         )
-        # the gRPC service LISTENs here and reloads at once (it also polls champion_version)
-        conn.execute("SELECT pg_notify(%s, %s)", (channels.MODELS, version))
+        # the gRPC service LISTENs here and reloads this pair at once (it also polls)
+        conn.execute("SELECT pg_notify(%s, %s)", (channels.MODELS, change.model_dump_json()))
         return "champion"
     conn.execute(
         f"UPDATE {TABLE} SET status = 'rejected', status_reason = %s WHERE version = %s",
@@ -223,18 +254,20 @@ def promote(version: str, *, force: bool = False, url: str | None = None) -> Reg
     with connect(url) as conn, conn.transaction():
         conn.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
         row = conn.execute(
-            f"SELECT status, metrics, artifact_uri FROM {TABLE} WHERE version = %s",
+            f"SELECT status, metrics, artifact_uri, market, interval FROM {TABLE}"
+            " WHERE version = %s",
             (version,),
         ).fetchone()
         if row is None:
             raise KlinehouseError(f"no model {version!r} in {TABLE}")
         if row[0] == "champion":
             return Registration(version, "champion", "already the champion", row[2])
-        champion = _champion_metrics(conn)
+        change = ChampionChange(market=row[3], interval=row[4], version=version)
+        champion = _champion_metrics(conn, change.market, change.interval)
         decision = decide(Metrics.of(row[1]), champion[1] if champion else None)
         if force and not decision.promote:
             decision = Decision(True, f"promoted by hand despite: {decision.reason}")
-        status = _apply(conn, version, decision, champion[0] if champion else None)
+        status = _apply(conn, change, decision, champion[0] if champion else None)
     return Registration(version, status, decision.reason, row[2])
 
 
@@ -242,11 +275,26 @@ def _model_record(row: dict[str, Any]) -> ModelRecord:
     return ModelRecord.model_validate({**row, "status_reason": row["status_reason"] or ""})
 
 
-def list_models(*, url: str | None = None, limit: int = 50) -> list[ModelRecord]:
+def list_models(
+    *,
+    url: str | None = None,
+    limit: int = 50,
+    market: str | None = None,
+    interval: str | None = None,
+) -> list[ModelRecord]:
+    """The newest `limit` models of each (market, interval), by pair, newest first;
+    `market` / `interval` keep only those."""
     with connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_COLUMNS} FROM {TABLE} ORDER BY created_at DESC, version DESC LIMIT %s",
-            (limit,),
+            f"SELECT {_COLUMNS} FROM ("
+            f" SELECT *, row_number() OVER (PARTITION BY market, interval"
+            "  ORDER BY created_at DESC, version DESC) AS newest"
+            f" FROM {TABLE}"
+            "  WHERE (%(market)s::text IS NULL OR market = %(market)s)"
+            "  AND (%(interval)s::text IS NULL OR interval = %(interval)s)"
+            ") m WHERE newest <= %(limit)s"
+            " ORDER BY market, interval, created_at DESC, version DESC",
+            {"limit": limit, "market": market, "interval": interval},
         )
         return [_model_record(row) for row in cur.fetchall()]
 
@@ -275,6 +323,8 @@ class ChampionModel:
     classifier: CatBoostClassifier
     regressor: CatBoostRegressor
     trained_until: datetime | None = None
+    market: str = "spot"
+    interval: str = "1h"
 
     def predict(self, features: pl.DataFrame) -> pl.DataFrame:
         """P(next bar up) and the expected next log return for each row of `features`
@@ -300,18 +350,35 @@ class ChampionModel:
         return Advice(self.buy_threshold, self.sell_threshold, self.allow_short).signal(p_up)
 
 
-def champion_version(url: str | None = None) -> str | None:
-    """The champion's version (one indexed row): poll this to hot-reload."""
+def champions(url: str | None = None) -> dict[tuple[str, str], str]:
+    """Every pair's champion version by (market, interval) (a few indexed rows)."""
     url = url or get_settings().reader_url()
     with connect(url) as conn:
-        row = conn.execute(CHAMPION_VERSION_SQL).fetchone()
+        rows = conn.execute(CHAMPIONS_SQL).fetchall()
+    return {(str(m), str(i)): str(v) for m, i, v in rows}
+
+
+def champion_version(
+    url: str | None = None, *, market: str = "spot", interval: str = "1h"
+) -> str | None:
+    """The champion's version of one (market, interval) (one indexed row)."""
+    url = url or get_settings().reader_url()
+    with connect(url) as conn:
+        row = conn.execute(
+            champion_query("version"), {"market": market, "interval": interval}
+        ).fetchone()
     return str(row[0]) if row else None
 
 
 def load_champion(
-    url: str | None = None, *, settings: Settings | None = None
+    url: str | None = None,
+    *,
+    market: str = "spot",
+    interval: str = "1h",
+    settings: Settings | None = None,
 ) -> ChampionModel | None:
-    """The current champion with its models loaded from the lake, or None when there is none.
+    """The champion of (market, interval) with its models loaded from the lake, or None
+    when that pair has none.
 
     Reads the registry as `klinehouse_reader` by default (the serving role)."""
     settings = settings or get_settings()
@@ -321,7 +388,8 @@ def load_champion(
             champion_query(
                 "version, buy_threshold, sell_threshold, allow_short, features,"
                 " artifact_uri, train_end"
-            )
+            ),
+            {"market": market, "interval": interval},
         ).fetchone()
     if row is None:
         return None
@@ -344,6 +412,8 @@ def load_champion(
         classifier=classifier,
         regressor=regressor,
         trained_until=train_end,
+        market=market,
+        interval=interval,
     )
 
 

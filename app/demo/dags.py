@@ -36,9 +36,11 @@ def run(start: datetime = START, end: datetime = END) -> DemoOutcome:
         if summary.champion_version is None:
             say("  the registry's rule rejected the model and there is no champion yet:")
             forced = run_one("model_training", {"force_promote": True})
-            say(f"  promoted by hand for the demo: {forced.xcom['promote']['champion']}")
+            # promote is mapped over the configured pairs: the first pair's is the summary's
+            champion = forced.xcom["promote"][0]["champion"]
+            say(f"  promoted by hand for the demo: {champion}")
             summary.runs.append(forced)
-            summary.champion_version = str(forced.xcom["promote"]["champion"])
+            summary.champion_version = str(champion)
     return DemoOutcome(summary, forced)
 
 

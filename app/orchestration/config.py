@@ -90,17 +90,18 @@ def series() -> tuple[Series, ...]:
     return parse_series(_settings().pipeline_series or DEFAULT_SERIES)
 
 
-def training_spec() -> dict[str, object]:
-    """What model_training trains on: the first configured (market, interval), all its symbols.
+def training_specs() -> list[dict[str, object]]:
+    """What model_training trains, one mapped task each: every configured (market,
+    interval) pair with all its symbols, in the order first configured.
 
-    The registry keeps one champion, so one (market, interval) is trained.
-    """
-    configured = series()
-    first = configured[0]
-    symbols = sorted(
-        s.symbol for s in configured if (s.market, s.interval) == (first.market, first.interval)
-    )
-    return {"market": first.market, "interval": first.interval, "symbols": symbols}
+    The registry keeps a champion per pair, so each pair is trained on its own."""
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for s in series():
+        pairs.setdefault((s.market, s.interval), []).append(s.symbol)
+    return [
+        {"market": market, "interval": interval, "symbols": sorted(set(symbols))}
+        for (market, interval), symbols in pairs.items()
+    ]
 
 
 def extract_schedule() -> str:

@@ -108,11 +108,20 @@ def run_dag(dag: Any, *, run_conf: dict[str, Any] | None = None) -> DagRunResult
     seconds = time.monotonic() - t0
     task_states: dict[str, str] = {}
     xcom: dict[str, Any] = {}
+    mapped: dict[str, dict[int, Any]] = {}
     for ti in dag_run.get_task_instances():
         name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
         task_states[name] = str(ti.state.value if hasattr(ti.state, "value") else ti.state)
-        if not dag.get_task(ti.task_id).downstream_task_ids and ti.map_index < 0:
+        if dag.get_task(ti.task_id).downstream_task_ids:
+            continue
+        if ti.map_index < 0:
             xcom[ti.task_id] = ti.xcom_pull(task_ids=ti.task_id, dag_id=dag.dag_id)
+        else:  # a mapped last task: its values in map-index order (None where skipped)
+            mapped.setdefault(ti.task_id, {})[ti.map_index] = ti.xcom_pull(
+                task_ids=ti.task_id, dag_id=dag.dag_id, map_indexes=ti.map_index
+            )
+    for task_id, values in mapped.items():
+        xcom[task_id] = [values[i] for i in sorted(values)]
     state = str(getattr(dag_run.state, "value", dag_run.state))
     return DagRunResult(dag.dag_id, dag_run.run_id, state, seconds, task_states, xcom)
 
@@ -164,10 +173,15 @@ def _warehouse_counts() -> tuple[int, dict[str, int]]:
 
 
 def _champion_version() -> str | None:
+    """The champion of the first configured (market, interval) pair, if it has one."""
+    from app.orchestration.config import training_specs
     from klinehouse import db
-    from training.registry import CHAMPION_VERSION_SQL
+    from training.registry import champion_query
 
+    first = training_specs()[0]
     # as the owner (the pipeline's own role), not the serving role champion_version() uses
     with db.connect() as conn:
-        row = conn.execute(CHAMPION_VERSION_SQL).fetchone()
+        row = conn.execute(
+            champion_query("version"), {"market": first["market"], "interval": first["interval"]}
+        ).fetchone()
     return None if row is None else str(row[0])

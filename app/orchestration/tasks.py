@@ -183,7 +183,7 @@ def training_model_config() -> ModelConfig:
     from training.model_config import ModelConfig
 
     settings = get_settings(fresh=True)
-    overrides = {
+    overrides: dict[str, Any] = {
         field: int(raw)
         for field, raw in (
             ("iterations", settings.training_iterations),

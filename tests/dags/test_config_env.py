@@ -57,6 +57,18 @@ def test_series_and_schedules_come_from_the_environment(monkeypatch: pytest.Monk
         config.task_retries()
 
 
+def test_training_specs_are_one_per_market_and_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "KLINEHOUSE_PIPELINE_SERIES",
+        "spot:ETHUSDT:1h,spot:BTCUSDT:1h,spot:BTCUSDT:4h,usdm:BTCUSDT:1h",
+    )
+    assert config.training_specs() == [
+        {"market": "spot", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT"]},
+        {"market": "spot", "interval": "4h", "symbols": ["BTCUSDT"]},
+        {"market": "usdm", "interval": "1h", "symbols": ["BTCUSDT"]},
+    ]
+
+
 def test_training_overrides_fall_back_to_model_config(monkeypatch: pytest.MonkeyPatch) -> None:
     from training.model_config import ModelConfig
 

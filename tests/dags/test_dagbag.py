@@ -85,6 +85,17 @@ def test_assets_chain_extract_transform_training(dagbag: Any) -> None:
     assert training.get_task("promote").upstream_task_ids == {"evaluate"}
 
 
+def test_training_is_mapped_over_the_configured_pairs(dagbag: Any) -> None:
+    """A champion per (market, interval): train, evaluate and promote run once per pair."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    training = dagbag.dags["model_training"]
+    for task_id in ("train", "evaluate", "promote"):
+        assert isinstance(training.get_task(task_id), MappedOperator), task_id
+    specs = training.get_task("train")._get_specified_expand_input().value["spec"]
+    assert specs == config.training_specs()
+
+
 def test_transform_has_one_dbt_task_per_model_before_the_gate(
     dagbag: Any, dbt_manifest: Path
 ) -> None:

@@ -139,28 +139,28 @@ def test_three_dags_in_order_fill_raw_marts_and_the_registry(
 
     training = runs["model_training"]
     assert training.task_states["quality_gate"] == "success"
-    assert training.task_states["train"] == "success"
+    assert training.task_states["train[0]"] == "success"
     assert len(registry) == 1
     version, status, reason = registry[0]
     assert reason
     if status == "champion":
-        assert training.task_states["promote"] == "success"
-        assert training.xcom["promote"]["champion"] == version
+        assert training.task_states["promote[0]"] == "success"
+        assert training.xcom["promote"][0]["champion"] == version
         assert summary.champion_version == version and outcome.forced is None
     else:
         # the rule said no: promote skipped; the demo then promoted a retrained model by hand
         assert status == "rejected"
-        assert training.task_states["promote"] == "skipped"
-        assert outcome.forced is not None and outcome.forced.xcom["promote"]["forced"] is True
-        assert summary.champion_version == outcome.forced.xcom["promote"]["champion"]
+        assert training.task_states["promote[0]"] == "skipped"
+        assert outcome.forced is not None and outcome.forced.xcom["promote"][0]["forced"] is True
+        assert summary.champion_version == outcome.forced.xcom["promote"][0]["champion"]
     events_before = len(_asset_events(CHAMPION_MODEL.name))
     assert events_before == 1
 
     # on demand, by hand: the next candidate becomes champion whatever the rule says
     forced = run_one("model_training", {"force_promote": True})
-    assert forced.task_states["promote"] == "success"
-    assert forced.xcom["promote"]["forced"] is True
-    new_version = forced.xcom["promote"]["champion"]
+    assert forced.task_states["promote[0]"] == "success"
+    assert forced.xcom["promote"][0]["forced"] is True
+    new_version = forced.xcom["promote"][0]["champion"]
     assert new_version != version
     assert len(_asset_events(CHAMPION_MODEL.name)) == events_before + 1
     with psycopg.connect(pipeline_env) as conn:

@@ -25,9 +25,12 @@ from ..marts import create_database, drop_database, with_db
 from .conftest import FIRST_OPEN, candles, land_candles
 
 
-def register(owner_url: str, version: str, *, buy: float, sell: float, quality: float) -> None:
-    """Train two tiny CatBoost models and record them through the registry's own path;
-    `quality` > the current champion's makes the promotion rule pick this one."""
+def register(
+    owner_url: str, version: str, *, buy: float, sell: float, quality: float, interval: str = "1h"
+) -> None:
+    """Train two tiny CatBoost models and record them through the registry's own path
+    for spot `interval`; `quality` > that pair's champion's makes the promotion rule pick
+    this one."""
     from training.models import ModelConfig, fit_classifier, fit_regressor
     from training.synthetic import frame
 
@@ -49,7 +52,7 @@ def register(owner_url: str, version: str, *, buy: float, sell: float, quality: 
     }
     outcome = registry.record(
         registry.ModelRecord.model_validate({
-            "version": version, "market": "spot", "interval": "1h",
+            "version": version, "market": "spot", "interval": interval,
             "symbols": ["BTCUSDT", "ETHUSDT"], "features": list(FEATURES),
             "train_start": FIRST_OPEN, "train_end": FIRST_OPEN + timedelta(days=1),
             "buy_threshold": buy, "sell_threshold": sell, "allow_short": False,

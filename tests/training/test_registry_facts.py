@@ -9,15 +9,18 @@ import pytest
 
 from klinehouse import paths
 from training.backtest import Advice
-from training.registry import CHAMPION, CHAMPION_VERSION_SQL
+from training.registry import CHAMPION, CHAMPION_VERSION_SQL, CHAMPIONS_SQL
 
 
-def test_the_migrations_one_champion_index_uses_the_registrys_predicate() -> None:
-    text = (paths.REPO_ROOT / "klinehouse/migrations/0002_model_registry.sql").read_text()
-    index = re.search(r"CREATE UNIQUE INDEX[^;]*model_registry_one_champion[^;]*;", text)
+def test_the_migrations_champion_index_uses_the_registrys_predicate() -> None:
+    text = (paths.REPO_ROOT / "klinehouse/migrations/0006_champion_per_series.sql").read_text()
+    assert "DROP INDEX IF EXISTS ml.model_registry_one_champion;" in text
+    index = re.search(r"CREATE UNIQUE INDEX[^;]*model_registry_one_champion_per_series[^;]*;", text)
     assert index is not None
+    assert "(market, interval)" in index.group(0)
     assert index.group(0).rstrip(";").endswith(f"WHERE {CHAMPION}")
     assert CHAMPION_VERSION_SQL.endswith(f"WHERE {CHAMPION}")
+    assert CHAMPIONS_SQL.endswith(f"WHERE {CHAMPION}")
 
 
 def test_no_other_module_writes_the_champion_predicate() -> None:
