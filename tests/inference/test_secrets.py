@@ -60,7 +60,7 @@ def test_a_champion_load_failure_reaches_clients_masked(
 ) -> None:
     from .test_predictions import register
 
-    def leaky_loader(url: str | None) -> None:
+    def leaky_loader(url: str | None, market: str, interval: str) -> None:
         raise RuntimeError(
             'Could not connect to the endpoint URL: "http://AK:SECRET@127.0.0.1:1/m"'
         )
