@@ -189,7 +189,7 @@ class FeatureRow:
 
 @dataclass(frozen=True)
 class Newest:
-    """The series' newest loaded bar (marts.candles_live: it moves as soon as `klinehouse
+    """The series' newest loaded bar (serving.klines: it moves as soon as `klinehouse
     stream` commits a bar, before any transform) and the newest transformed bar's features."""
 
     bar: Bar | None
@@ -332,13 +332,13 @@ ORDER BY t.bucket
 
 NEWEST_SQL = f"""
 SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8, 1,
-       false, is_zero_volume, NOT is_on_grid, is_close_time_short
-FROM marts.candles_live
+       false, volume = 0, false, false
+FROM serving.klines
 WHERE {_KEY}
-  -- bars not yet transformed are at or after marts.candles' newest: a range on the key
-  AND open_time >= coalesce(
-      (SELECT open_time FROM marts.candles WHERE {_KEY} ORDER BY open_time DESC LIMIT 1),
-      '-infinity')
+-- serving.klines (migration 0004) is raw under marts.candles' cleaning rules and flattens
+-- into raw's primary key: newest first, one row read. It moves as soon as `klinehouse
+-- stream` commits a bar; on the grid by construction, and the newest bar has no successor
+-- to be cut short by.
 ORDER BY open_time DESC
 LIMIT 1
 """
