@@ -266,10 +266,18 @@ async def our_stream(address: str, count: int) -> tuple[float, int]:
 
 
 async def live_latency(
-    address: str, loader_url: str, count: int, bars_1h: int
+    address: str,
+    loader_url: str,
+    count: int,
+    *,
+    symbol: str = "BTCUSDT",
+    interval: str = "1h",
+    newest: datetime = DAY_1H + timedelta(days=15) - timedelta(hours=1),
 ) -> tuple[list[float], list[float]]:
-    """Commit `count` new BTCUSDT 1h candles as the ingester does (upsert + NOTIFY in
-    one transaction) and time each to its StreamCandles and StreamPredictions message."""
+    """Commit `count` new candles of one series after its `newest` open_time as the
+    ingester does (extract.stream.sink.Committer: upsert + NOTIFY in one transaction)
+    and time each, from the commit's start, to its StreamCandles and its
+    StreamPredictions message (bench_scale.py reuses this at each warehouse size)."""
     import grpc
     import polars as pl
 
@@ -279,26 +287,28 @@ async def live_latency(
     from klinehouse.v1 import candle_service_pb2_grpc, prediction_service_pb2_grpc
     from klinehouse.v1 import prediction_service_pb2 as ppb
 
+    step = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}[
+        interval
+    ]
     committer = Committer(loader_url)
-    newest = DAY_1H + timedelta(days=15) - timedelta(hours=1)
     candles_ms: list[float] = []
     predictions_ms: list[float] = []
     async with grpc.aio.insecure_channel(address) as ch:
         candles = candle_service_pb2_grpc.CandleServiceStub(ch).StreamCandles(
-            cpb.StreamCandlesRequest(symbols=["BTCUSDT"], interval="1h")
+            cpb.StreamCandlesRequest(symbols=[symbol], interval=interval)
         )
         predictions = prediction_service_pb2_grpc.PredictionServiceStub(ch).StreamPredictions(
-            ppb.StreamPredictionsRequest(symbols=["BTCUSDT"], interval="1h")
+            ppb.StreamPredictionsRequest(symbols=[symbol], interval=interval)
         )
         await predictions.read()  # the current prediction
         await asyncio.sleep(0.5)  # both streams subscribed
         for k in range(1, count + 1):
-            t = newest + timedelta(hours=k)
+            t = newest + step * k
             price = 40000 + k
             frame = conform(
                 pl.DataFrame({
-                    "market": ["spot"], "symbol": ["BTCUSDT"], "interval": ["1h"],
-                    "open_time": [t], "close_time": [t + timedelta(hours=1, milliseconds=-1)],
+                    "market": ["spot"], "symbol": [symbol], "interval": [interval],
+                    "open_time": [t], "close_time": [t + step - timedelta(milliseconds=1)],
                     "open": [str(price)], "high": [str(price + 10)], "low": [str(price - 10)],
                     "close": [str(price + 1)], "volume": ["12.5"], "quote_volume": ["1.0"],
                     "trades": [100], "taker_buy_base_volume": ["6.0"],
@@ -454,7 +464,7 @@ def main() -> int:
             )
             print(f"ratio StreamCandles / bare stream: {rate / bare:.2f} (goal >= 0.5)")
             candles_ms, predictions_ms = asyncio.run(
-                live_latency(ours_addr, settings.loader_url(), args.live_candles, args.bars_1h)
+                live_latency(ours_addr, settings.loader_url(), args.live_candles)
             )
             for name, ms in (("StreamCandles", candles_ms), ("StreamPredictions", predictions_ms)):
                 q = statistics.quantiles(ms, n=100)

@@ -1,7 +1,7 @@
 """How each cost grows with the warehouse: the same measurements at several sizes, in one run.
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000000,5000000,20000000] [--series 200]
-        [--seconds 5] [--no-serving]
+        [--seconds 5] [--live-candles 30] [--no-serving]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME) and,
 per size, a fresh migrated database holding `--series` synthetic 1m series (random
@@ -18,8 +18,10 @@ timed apart). Per size it measures:
 5. `klinehouse validate --since 1d` (expectations.gate.validate, the data's clock);
 6. the training read of one month of 1h rows (training.dataset.load_dataset).
 
-Closing frame -> StreamCandles / StreamPredictions latency needs `klinehouse stream`
-against the websocket stand-in and is not measured here yet (printed as n/a).
+7. live: `--live-candles` new BTCUSDT 1m bars committed one by one through the
+   ingester's commit path (extract.stream.sink.Committer: upsert + NOTIFY in one
+   transaction; the websocket parse before it is bench_stream.py's), each timed to its
+   StreamCandles and its StreamPredictions message (bench_grpc.live_latency), p99.
 Prints each size's figures and, last, the ratios against the first size, with the goals.
 """
 
@@ -48,6 +50,8 @@ GOALS = {
     "GetPrediction p99 ms (1)": 1.5,
     "GetPrediction p99 ms (32)": 1.5,
     "GetAdvice p50 ms": 1.5,
+    "commit -> StreamCandles p99 ms": 1.5,
+    "commit -> StreamPredictions p99 ms": 1.5,
 }
 
 
@@ -211,7 +215,28 @@ async def _load(
     }
 
 
-def measure_serving(url: str, fig: Figures, seconds: float) -> None:
+def _same_database(other: str, url: str) -> str:
+    """`other` (a role's URL on the stack's default database) pointed at `url`'s database."""
+    return other.rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1]
+
+
+def measure_live(address: str, url: str, fig: Figures, bars: int, count: int) -> None:
+    from bench.bench_grpc import live_latency
+    from devstack.synthetic import START
+    from klinehouse.settings import get_settings
+
+    newest = START + timedelta(minutes=bars)  # bar number `bars`: measure_dbt's +1 bar
+    loader = _same_database(get_settings().loader_url(), url)
+    candles_ms, predictions_ms = asyncio.run(
+        live_latency(address, loader, count, symbol="BTCUSDT", interval="1m", newest=newest)
+    )
+    for name, ms in (("StreamCandles", candles_ms), ("StreamPredictions", predictions_ms)):
+        q = statistics.quantiles(ms, n=100)
+        fig.put(f"commit -> {name} p50 ms", q[49])
+        fig.put(f"commit -> {name} p99 ms", q[98])
+
+
+def measure_serving(url: str, fig: Figures, seconds: float, bars: int, live: int) -> None:
     import grpc
 
     from bench.bench_grpc import free_port, register_champion, wait_ready
@@ -220,7 +245,7 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
     from klinehouse.v1 import prediction_service_pb2
 
     register_champion(url, 100, interval="1m")
-    reader = get_settings().reader_url().rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1]
+    reader = _same_database(get_settings().reader_url(), url)
     home = paths.home()
     ours_addr, echo_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {
@@ -269,6 +294,8 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
             fig.put(f"GetPrediction errors ({flight})", r["errors"])
             fig.put(f"echo req/s ({flight})", e["rps"])
             fig.put(f"GetPrediction / echo ({flight})", r["rps"] / e["rps"])
+        if live:
+            measure_live(ours_addr, url, fig, bars, live)
     finally:
         for proc in (ours, echo):
             proc.terminate()
@@ -279,7 +306,9 @@ def measure_serving(url: str, fig: Figures, seconds: float) -> None:
                 proc.kill()
 
 
-def run_size(admin_url: str, size: int, series: int, seconds: float, serving: bool) -> Figures:
+def run_size(
+    admin_url: str, size: int, series: int, seconds: float, serving: bool, live: int
+) -> Figures:
     from klinehouse.envvars import temporary_environ
     from klinehouse.settings import get_settings
     from transform.runner import run_dbt
@@ -297,10 +326,9 @@ def run_size(admin_url: str, size: int, series: int, seconds: float, serving: bo
         measure_training_read(url, fig, bars)
         if serving:
             try:
-                measure_serving(url, fig, seconds)
+                measure_serving(url, fig, seconds, bars, live)
             except Exception as exc:  # the serving figures depend on `klinehouse serve`
                 fig.notes.append(f"serving not measured: {type(exc).__name__}: {exc}")
-        fig.notes.append("closing frame -> StreamCandles / StreamPredictions p99: n/a")
         for note in fig.notes:
             print(f"  note: {note}")
     get_settings(fresh=True)
@@ -334,6 +362,8 @@ def print_summary(figures: list[Figures]) -> None:
             ("full refresh rows/s >= 50,000", f.values.get("full refresh rows/s"), 50_000, True),
             ("GetPrediction >= 0.7 x echo at 32", f.values.get("GetPrediction / echo (32)"), 0.7, True),
             ("GetPrediction p99 < 10 ms at 1", f.values.get("GetPrediction p99 ms (1)"), 10, False),
+            ("commit -> StreamCandles p99 < 1 s", f.values.get("commit -> StreamCandles p99 ms"), 1000, False),
+            ("commit -> StreamPredictions p99 < 1 s", f.values.get("commit -> StreamPredictions p99 ms"), 1000, False),
         ]  # fmt: skip
         for label, value, limit, at_least in checks:
             if value is None:
@@ -350,6 +380,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000000,5000000,20000000")
     parser.add_argument("--series", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=5.0, help="per serving load case")
+    parser.add_argument("--live-candles", type=int, default=30, help="commits timed, per size")
     parser.add_argument("--no-serving", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -361,7 +392,8 @@ def main() -> int:
     with private_stack("bench-scale-") as settings:
         admin = settings.require_database_url()
         figures = [
-            run_size(admin, size, args.series, args.seconds, not args.no_serving) for size in sizes
+            run_size(admin, size, args.series, args.seconds, not args.no_serving, args.live_candles)
+            for size in sizes
         ]
     print_summary(figures)
     print(f"\nwall time {time.perf_counter() - started:,.0f} s; load average {os.getloadavg()}")
