@@ -9,14 +9,11 @@
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
             {'columns': ['ingested_at']},
             {'columns': ['open_time']},
-            {'columns': ['market', 'interval', 'open_time']},
         ],
     )
 }}
--- (market, interval, open_time): the spans of every symbol of a market and interval
--- (candle_features' BTCUSDT branch; its delete) read by key, not through the open_time
--- index (every interval's rows in the span) nor the whole key index (symbol is its
--- second column): before it, those reads grew with the history (bench/explain_increment.py).
+-- No (market, interval, open_time) index (see marts.candles): it would compete with the
+-- key for one series' range reads (the dashboard's feature probes).
 -- The model features of every on-grid candle (macro candle_features). Incremental:
 -- the spans of marts.candles that changed since the last run (raw's change log, up to
 -- marts.candles' watermark) and the `feature_lookback_bars` bars after them are

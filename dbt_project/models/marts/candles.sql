@@ -9,14 +9,12 @@
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
             {'columns': ['ingested_at']},
             {'columns': ['open_time']},
-            {'columns': ['market', 'interval', 'open_time']},
         ],
     )
 }}
--- (market, interval, open_time): the spans of every symbol of a market and interval
--- (candle_features' BTCUSDT branch; its delete) read by key, not through the open_time
--- index (every interval's rows in the span) nor the whole key index (symbol is its
--- second column): before it, those reads grew with the history (bench/explain_increment.py).
+-- No (market, interval, open_time) index here: it would serve candle_features' BTCUSDT
+-- branch (every symbol's spans), but the planner then also picks it for one series'
+-- `order by open_time limit 1` reads (the dashboard), which must stay on the key.
 -- Clean candles: native klines with valid OHLC and close_time after open_time (the
 -- others stay visible, flagged, in staging and raw), plus bars resampled from a finer
 -- interval where no native bar exists.
