@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import socket
 import statistics
 import subprocess
@@ -43,16 +42,6 @@ sys.path.insert(0, str(REPO))
 
 SYN = "SYNUSDT"
 SYN_START = datetime(2023, 1, 1, tzinfo=UTC)
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def copy_synthetic(url: str, rows: int, seed: int = 7) -> None:
@@ -145,14 +134,14 @@ def bare(url: str, key: Any, start: datetime, end: datetime) -> Callable[[], int
 def browser_times(base: str, repeat: int, year_bucket: str) -> tuple[float, float]:
     from playwright.sync_api import sync_playwright
 
+    from devstack.browser import CHROMIUM, FLAGS
+
     chart_js = """(want) => { const gd = document.querySelector('#chart .js-plotly-plot');
         return !!(gd && gd.data && gd.layout && gd.layout.title &&
                   String(gd.layout.title.text || '').includes(want)); }"""
     loads, switches = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         for i in range(repeat + 1):

@@ -136,6 +136,19 @@ def baseline(rows: int, symbols: int, iterations: int, candidates: bool, out: An
     out.put({"total": fit_seconds, "cpu": cpu, "peak_mb": _peak_mb(), "rows": data.height})
 
 
+def _timings(t0: float, t1: float, t2: float, c0: float, rows: int) -> dict[str, Any]:
+    """A path's figures: read t0..t1, fit t1..t2 (perf_counter), CPU since c0."""
+    return {
+        "read": t1 - t0,
+        "fit": t2 - t1,
+        "total": t2 - t0,
+        # this process only: PostgreSQL's side of the COPY runs in its backend
+        "cpu": time.process_time() - c0,
+        "rows": rows,
+        "peak_mb": _peak_mb(),
+    }
+
+
 def frame_path(home: str, iterations: int, out: Any) -> None:
     os.environ["KLINEHOUSE_HOME"] = home
     from training.dataset import DatasetSpec, labelled, load_dataset
@@ -147,17 +160,7 @@ def frame_path(home: str, iterations: int, out: Any) -> None:
     data = labelled(frame)
     fit_classifier(data, None, _config(iterations))  # builds the Pool, then fits
     t2 = time.perf_counter()
-    out.put(
-        {
-            "read": t1 - t0,
-            "fit": t2 - t1,
-            "total": t2 - t0,
-            # this process only: PostgreSQL's side of the COPY runs in its backend
-            "cpu": time.process_time() - c0,
-            "rows": frame.height,
-            "peak_mb": _peak_mb(),
-        }
-    )
+    out.put(_timings(t0, t1, t2, c0, frame.height))
 
 
 def quantized_path(home: str, iterations: int, candidates: bool, out: Any) -> None:
@@ -175,16 +178,7 @@ def quantized_path(home: str, iterations: int, candidates: bool, out: Any) -> No
         _estimator(kind, _config(iterations)).fit(pools[0])
         del pools
     t2 = time.perf_counter()
-    out.put(
-        {
-            "read": t1 - t0,
-            "fit": t2 - t1,
-            "total": t2 - t0,
-            "cpu": time.process_time() - c0,
-            "rows": matrix.rows,
-            "peak_mb": _peak_mb(),
-        }
-    )
+    out.put(_timings(t0, t1, t2, c0, matrix.rows))
 
 
 def _in_child(target: Any, *args: Any) -> dict[str, Any]:

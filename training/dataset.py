@@ -7,10 +7,13 @@ Times travel as epoch microseconds so that the session time zone cannot change t
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import polars as pl
+import psycopg
 from psycopg import sql
 
 from klinehouse.db import connect
@@ -102,19 +105,24 @@ def _copy_part(spec: DatasetSpec, url: str | None, part: int, parts: int) -> lis
         # read always joins large slices: a hash or merge join is right.
         conn.execute("SET LOCAL enable_nestloop = off")
         copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(_query(spec, part, parts))
-        pending = bytearray()
-        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            for block in copy:
-                pending += block
-                if len(pending) >= _CHUNK_BYTES:
-                    # parse whole lines as they arrive: the CSV text never exists in full
-                    cut = pending.rfind(b"\n") + 1
-                    if cut:
-                        chunks.append(_parse(bytes(pending[:cut])))
-                        del pending[:cut]
-        if pending:
-            chunks.append(_parse(bytes(pending)))
+        chunks.extend(_parse(text) for text in copy_csv_chunks(conn, copy_sql))
     return chunks
+
+
+def copy_csv_chunks(conn: psycopg.Connection[Any], copy_sql: sql.Composed) -> Iterator[bytes]:
+    """The CSV of `COPY ... TO STDOUT` in pieces of about `_CHUNK_BYTES`, each ending on a
+    whole line: the caller parses as they arrive, so the CSV text never exists in full."""
+    pending = bytearray()
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        for block in copy:
+            pending += block
+            if len(pending) >= _CHUNK_BYTES:
+                cut = pending.rfind(b"\n") + 1
+                if cut:
+                    yield bytes(pending[:cut])
+                    del pending[:cut]
+    if pending:
+        yield bytes(pending)
 
 
 def require_marts(url: str | None) -> None:

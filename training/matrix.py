@@ -24,7 +24,7 @@ from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
 from klinehouse.feature_read import OPEN_TIME_US
 from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
-from training.dataset import _CHUNK_BYTES, DatasetSpec, _parse, _query, require_marts
+from training.dataset import DatasetSpec, _parse, _query, copy_csv_chunks, require_marts
 
 
 @dataclass
@@ -138,17 +138,8 @@ def _copy_into(filler: _Filler, spec: DatasetSpec, url: str | None, part: int, p
         copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
             _labelled_query(spec, part, parts)
         )
-        pending = bytearray()
-        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            for block in copy:
-                pending += block
-                if len(pending) >= _CHUNK_BYTES:
-                    cut = pending.rfind(b"\n") + 1
-                    if cut:
-                        filler.add(_parse(bytes(pending[:cut])))
-                        del pending[:cut]
-        if pending:
-            filler.add(_parse(bytes(pending)))
+        for text in copy_csv_chunks(conn, copy_sql):
+            filler.add(_parse(text))
 
 
 def load_matrix(spec: DatasetSpec, *, url: str | None = None, workers: int = 2) -> TrainingMatrix:

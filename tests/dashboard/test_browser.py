@@ -4,7 +4,6 @@ the chart's candles from the page and compare them with the warehouse, switch pa
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,19 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from devstack.browser import CHROMIUM, FLAGS
 from tests.dashboard.conftest import MODEL_VERSION, Server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # `DASHBOARD_SCREENSHOTS=docs/img pytest tests/dashboard` refreshes the README's screenshots.
 SCREENSHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
 

@@ -16,22 +16,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from app.cli import main
 from extract import archive
 from extract.frames import KlineParseError
 from klinehouse.settings import Settings
+from tests.extract.cli_runs import run_cli
 
 GOOD = "1730419200000,1.5,2,0.5,1.5,10,1730422799999,15,3,5,7,0\n"
 NEXT = "1730422800000,1.5,2,0.5,1.5,10,1730426399999,15,3,5,7,0\n"
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(argv, capsys)
     return code, out + err
 
 

@@ -9,19 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from app.cli import main
 from devstack.standin.binance_rest import StandinThread
 from klinehouse.settings import Settings
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.extract.cli_runs import run_cli as _run
 
 
 def _count(url: str, symbol: str) -> int:

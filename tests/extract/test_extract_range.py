@@ -8,20 +8,10 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from app.cli import main
 from devstack.standin.binance_rest import StandinThread
 from extract.extractor import ExtractRequest, run_extract
 from klinehouse.settings import Settings
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.extract.cli_runs import run_cli as _run
 
 
 def _rows(url: str, symbol: str) -> list[tuple]:

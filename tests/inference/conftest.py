@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ import pytest
 from inference.server import ServerConfig, ServerThread
 from klinehouse.settings import Settings
 
-from ..marts import build_template, drop_database, klines, with_db
+from ..marts import build_template, create_database, drop_database, klines, with_db
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 FIRST_OPEN = datetime(2024, 2, 28, tzinfo=UTC)
@@ -111,6 +112,22 @@ def server_factory() -> Iterator[Callable[..., ServerThread]]:
     yield make
     for thread in started:
         thread.__exit__(None, None, None)
+
+
+@contextmanager
+def serve_clone(
+    stack: Settings, template: str, prefix: str, server_factory: Callable[..., ServerThread]
+) -> Iterator[tuple[str, ServerThread]]:
+    """A clone of database `template`, served as klinehouse_reader: (owner URL, server);
+    the clone is dropped afterwards."""
+    name = create_database(stack, template, prefix=prefix)
+    try:
+        yield (
+            with_db(stack.require_database_url(), name),
+            server_factory(with_db(stack.reader_url(), name)),
+        )
+    finally:
+        drop_database(stack, name)
 
 
 @pytest.fixture(scope="session")

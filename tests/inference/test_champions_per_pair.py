@@ -21,8 +21,8 @@ from klinehouse.settings import Settings
 from klinehouse.v1 import prediction_service_pb2 as pb
 from training import registry
 
-from ..marts import create_database, drop_database, klines, with_db
-from .conftest import FIRST_OPEN, MARTS, D, build_template, candles
+from ..marts import drop_database, klines
+from .conftest import FIRST_OPEN, MARTS, D, build_template, candles, serve_clone
 from .test_predictions import register, stub_of
 
 
@@ -66,14 +66,8 @@ def served(
     lake_settings: Settings,
     server_factory: Callable[..., ServerThread],
 ) -> Iterator[tuple[str, ServerThread]]:
-    name = create_database(stack, pairs_template, prefix="pairs_t_")
-    try:
-        yield (
-            with_db(stack.require_database_url(), name),
-            server_factory(with_db(stack.reader_url(), name)),
-        )
-    finally:
-        drop_database(stack, name)
+    with serve_clone(stack, pairs_template, "pairs_t_", server_factory) as served:
+        yield served
 
 
 def predict(stub: Any, interval: str) -> pb.Prediction:

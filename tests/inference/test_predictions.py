@@ -21,8 +21,7 @@ from klinehouse.v1 import prediction_service_pb2 as pb
 from klinehouse.v1 import prediction_service_pb2_grpc
 from training import registry
 
-from ..marts import create_database, drop_database, with_db
-from .conftest import FIRST_OPEN, candles, land_candles
+from .conftest import FIRST_OPEN, candles, land_candles, serve_clone
 
 
 def register(
@@ -72,14 +71,8 @@ def predicting(
     server_factory: Callable[..., ServerThread],
 ) -> Iterator[tuple[str, ServerThread]]:
     """A clone of the template, served: (owner URL, server)."""
-    name = create_database(stack, predicting_template, prefix="predict_t_")
-    try:
-        yield (
-            with_db(stack.require_database_url(), name),
-            server_factory(with_db(stack.reader_url(), name)),
-        )
-    finally:
-        drop_database(stack, name)
+    with serve_clone(stack, predicting_template, "predict_t_", server_factory) as served:
+        yield served
 
 
 def latest_features(owner_url: str, symbol: str) -> pl.DataFrame:
