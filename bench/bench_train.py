@@ -79,7 +79,7 @@ def write_marts(rows: int, symbols: int) -> None:
     from psycopg import sql
 
     from klinehouse.db import connect
-    from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
+    from klinehouse.features import LABELS, NUMERIC_FEATURES
     from training import synthetic
 
     with connect() as conn:
@@ -92,7 +92,7 @@ def write_marts(rows: int, symbols: int) -> None:
             part = _symbol_rows(rows // symbols, k)
             for table, columns in (
                 ("candle_features", list(NUMERIC_FEATURES)),
-                ("candle_labels", [LABEL_RETURN, LABEL_CLASS]),
+                ("candle_labels", list(LABELS)),
             ):
                 buffer = io.BytesIO()
                 part.select(*keys, *columns).write_csv(buffer, include_header=False)
