@@ -472,14 +472,19 @@ def main() -> int:
                     f"commit (ingester's Committer) -> {name} message: p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms over {len(ms)} candles (goal p99 < 1000 ms)"
                 )
         finally:
-            for proc in (ours, echo):
-                proc.terminate()
-            for proc in (ours, echo):
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(ours, echo)
     return 0
+
+
+def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM every server started for the run, then wait; kill what has not exited in 20 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 if __name__ == "__main__":

@@ -297,13 +297,9 @@ def measure_serving(url: str, fig: Figures, seconds: float, bars: int, live: int
         if live:
             measure_live(ours_addr, url, fig, bars, live)
     finally:
-        for proc in (ours, echo):
-            proc.terminate()
-        for proc in (ours, echo):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        from bench.bench_grpc import stop_processes
+
+        stop_processes(ours, echo)
 
 
 def run_size(
