@@ -24,6 +24,9 @@ from klinehouse.features import NUMERIC_FEATURES
 from klinehouse.settings import Settings
 
 from ..marts import create_database, drop_database, seed_and_build, with_db
+from ..plans import explain as _explain
+from ..plans import rows_read as _rows_read
+from ..plans import seq_scans as _seq_scans
 from .test_dbt_marts import raw_klines
 
 FIRST = datetime(2024, 2, 26, tzinfo=UTC)
@@ -36,7 +39,8 @@ _BAR = (
 
 def _odd_rows() -> pl.DataFrame:
     """GRIDUSDT bars on and off the grids of 1m, 4h, 1w and 1M, and bars with invalid
-    OHLC (no five contiguous 1m bars: nothing is resampled from them)."""
+    OHLC, and a bar that closes before it opens (no five contiguous 1m bars: nothing is
+    resampled from them)."""
     base = raw_klines("GRIDUSDT", FIRST, 12)
     cases = [
         ("1m", datetime(2024, 3, 1, 0, 7, tzinfo=UTC)),
@@ -50,6 +54,7 @@ def _odd_rows() -> pl.DataFrame:
         ("1d", datetime(2024, 3, 1, tzinfo=UTC)),  # high below open: invalid
         ("1d", datetime(2024, 3, 2, tzinfo=UTC)),  # low <= 0: invalid
         ("1d", datetime(2024, 3, 3, tzinfo=UTC)),  # valid
+        ("1d", datetime(2024, 3, 4, tzinfo=UTC)),  # closes before it opens: maintenance
     ]
     rows = base.head(len(cases)).with_columns(
         pl.Series("interval", [c[0] for c in cases]),
@@ -60,7 +65,9 @@ def _odd_rows() -> pl.DataFrame:
         pl.when(pl.int_range(pl.len()) == 8).then(pl.col("open") - 1).otherwise(high).alias("high"),
         pl.when(pl.int_range(pl.len()) == 9).then(pl.lit(Decimal(0))).otherwise(pl.col("low"))
         .alias("low"),
-        (pl.col("open_time") + pl.duration(seconds=59)).alias("close_time"),
+        pl.when(pl.int_range(pl.len()) == 11)
+        .then(pl.col("open_time") - pl.duration(milliseconds=1))
+        .otherwise(pl.col("open_time") + pl.duration(seconds=59)).alias("close_time"),
     )  # fmt: skip
 
 
@@ -180,22 +187,24 @@ def test_the_store_serves_each_series_newest_marts_row(built: tuple[str, str]) -
 
 
 def test_cleaning_rules_equal_the_staging_models(built: tuple[str, str]) -> None:
-    """serving.klines keeps exactly the staging rows with is_on_grid and is_ohlc_valid."""
+    """serving.klines keeps exactly the staging rows marts.candles keeps: is_on_grid,
+    is_ohlc_valid and not is_close_before_open."""
     owner, _ = built
     key = "market, symbol, interval, open_time"
     with psycopg.connect(owner) as conn:
         staged = set(
             conn.execute(
-                f"SELECT {key} FROM staging.stg_binance__klines WHERE is_on_grid AND is_ohlc_valid"
+                f"SELECT {key} FROM staging.stg_binance__klines"
+                " WHERE is_on_grid AND is_ohlc_valid AND NOT is_close_before_open"
             ).fetchall()
         )
         served = set(conn.execute(f"SELECT {key} FROM serving.klines").fetchall())
         dropped = conn.execute(
             "SELECT count(*) FROM staging.stg_binance__klines"
-            " WHERE NOT (is_on_grid AND is_ohlc_valid)"
+            " WHERE NOT (is_on_grid AND is_ohlc_valid AND NOT is_close_before_open)"
         ).fetchone()
     assert served == staged
-    assert dropped is not None and dropped[0] >= 7  # the odd rows were exercised
+    assert dropped is not None and dropped[0] >= 8  # the odd rows were exercised
 
 
 # --- by key: the plans -----------------------------------------------------------------
@@ -213,33 +222,6 @@ class _Recording(Store):
     ) -> list[list[tuple[Any, ...]]]:
         self.queries.extend(queries)
         return await super().fetch_all(queries, timeout=timeout)
-
-
-def _seq_scans(plan: dict[str, Any]) -> list[str]:
-    found = []
-    if plan.get("Node Type") == "Seq Scan" and plan.get("Schema") in ("raw", "marts"):
-        found.append(f"{plan['Schema']}.{plan['Relation Name']}")
-    for child in plan.get("Plans", ()):
-        found += _seq_scans(child)
-    return found
-
-
-def _rows_read(plan: dict[str, Any]) -> int:
-    """Rows the plan's nodes on raw/marts visited (returned or filtered out), all loops."""
-    own = 0
-    if plan.get("Schema") in ("raw", "marts"):
-        visited = plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
-        visited += plan.get("Rows Removed by Index Recheck", 0)
-        own = int(visited * plan.get("Actual Loops", 1))
-    return own + sum(_rows_read(child) for child in plan.get("Plans", ()))
-
-
-def _explain(conn: psycopg.Connection, query: str, params: Sequence[Any]) -> dict[str, Any]:
-    cur = psycopg.ClientCursor(conn)
-    cur.execute("EXPLAIN (ANALYZE, FORMAT JSON, VERBOSE) " + query, params)  # type: ignore[arg-type]
-    row = cur.fetchone()
-    assert row is not None
-    return row[0][0]["Plan"]  # type: ignore[no-any-return]
 
 
 def test_serving_queries_read_raw_by_key(stack: Settings) -> None:
