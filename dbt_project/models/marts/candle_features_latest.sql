@@ -1,48 +1,60 @@
 {{ config(materialized='view') }}
 -- The features of each native series' newest bar, computed at query time straight
--- from the loaded klines by the same macro as marts.candle_features: serving reads
--- fresh features without waiting for a dbt run. Each series reads only its last
--- `feature_lookback_bars` + 1 bars, plus BTCUSDT's bar at and before its newest one
--- (btc_log_return_1, also for a series that lags BTCUSDT); older extra rows cannot
--- change the newest bar's features, whose windows check exact times. (Resampled
--- intervals are served from marts.candle_features, refreshed by `klinehouse transform`.)
+-- from the loaded klines by the same macro as marts.candle_features: fresh features
+-- without waiting for a dbt run. Every read goes by key, so a query costs
+-- O(series × lookback) whatever the history: the series come from the catalogue
+-- serving.series (written by the loaders with their candles), and each series' newest
+-- clean bar and the `feature_lookback_bars` bars before it are key ranges of raw, as
+-- is BTCUSDT's bar at and before that time (btc_log_return_1, also for a series that
+-- lags BTCUSDT). Older rows cannot change the newest bar's features, whose windows
+-- check exact times. (Resampled intervals are served from marts.candle_features,
+-- refreshed by `klinehouse transform`.)
 
 {%- set lookback = var('feature_lookback_bars') %}
 
 with
 
-latest as (
+own_bars as (
 
-    select market, symbol, interval, max(open_time) as latest_open_time
-    from {{ ref('stg_binance__klines') }}
-    where is_on_grid and is_ohlc_valid and not is_close_before_open
-    group by market, symbol, interval
+    -- each series' newest clean bar and the `lookback` clean bars before it, newest
+    -- first through the key
+    select k.*
+    from {{ source('serving', 'series') }} as s
+    cross join lateral (
+        select *, true as is_on_grid
+        from {{ source('serving', 'klines') }} as b
+        where b.market = s.market
+          and b.symbol = s.symbol
+          and b.interval = s.interval
+        order by b.open_time desc
+        limit {{ lookback + 1 }}
+    ) as k
 
 ),
 
-own_bars as (
+latest as (
 
-    select k.*
-    from {{ ref('stg_binance__klines') }} as k
-    inner join latest as l
-        on l.market = k.market and l.symbol = k.symbol and l.interval = k.interval
-    where k.open_time >= {{ add_bars('l.latest_open_time', -lookback, 'k.interval') }}
-      and k.is_ohlc_valid
-      and not k.is_close_before_open
+    select market, symbol, interval, max(open_time) as latest_open_time
+    from own_bars
+    group by market, symbol, interval
 
 ),
 
 btc_bars as (
 
     select k.*
-    from {{ ref('stg_binance__klines') }} as k
-    inner join latest as l
-        on l.market = k.market and l.interval = k.interval
-    where k.symbol = 'BTCUSDT'
-      and k.open_time >= {{ add_bars('l.latest_open_time', -1, 'k.interval') }}
-      and k.open_time <= l.latest_open_time
-      and k.is_ohlc_valid
-      and not k.is_close_before_open
+    from latest as l
+    cross join lateral (
+        select *, true as is_on_grid
+        from {{ source('serving', 'klines') }} as b
+        where b.market = l.market
+          and b.symbol = 'BTCUSDT'
+          and b.interval = l.interval
+          and b.open_time between {{ add_bars('l.latest_open_time', -1, 'l.interval') }}
+                              and l.latest_open_time
+        -- a fence: pulled up, the range would become a join filter over all BTCUSDT bars
+        offset 0
+    ) as k
 
 ),
 
