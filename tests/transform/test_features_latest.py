@@ -70,7 +70,10 @@ def test_latest_features_read_by_key_and_equal_the_mart(stack: Settings) -> None
 
             plan = explain(conn, "SELECT * FROM marts.candle_features_latest")
             text = "\n".join(
-                r[0] for r in conn.execute("EXPLAIN (ANALYZE) SELECT * FROM marts.candle_features_latest")
+                r[0]
+                for r in conn.execute(
+                    "EXPLAIN (ANALYZE) SELECT * FROM marts.candle_features_latest"
+                )
             )
             assert not seq_scans(plan), text
             # O(series x lookback): each series' 25 bars and BTCUSDT's 2 at its time
