@@ -3,11 +3,12 @@
 -- from the loaded klines by the same macro as marts.candle_features: fresh features
 -- without waiting for a dbt run. Every read goes by key, so a query costs
 -- O(series × lookback) whatever the history: the series come from the catalogue
--- serving.series (written by the loaders with their candles), and each series' newest
--- clean bar and the `feature_lookback_bars` bars before it are key ranges of raw, as
--- is BTCUSDT's bar at and before that time (btc_log_return_1, also for a series that
--- lags BTCUSDT). Older rows cannot change the newest bar's features, whose windows
--- check exact times. (Resampled intervals are served from marts.candle_features,
+-- serving.series (written by the loaders with their candles); each series' newest
+-- clean bar and the `feature_lookback_bars` clean bars before it, and BTCUSDT's bars
+-- at and before that time (btc_log_return_1, also for a series that lags BTCUSDT),
+-- are key ranges of serving.klines (raw with marts.candles' cleaning rules,
+-- migrations 0004 and 0008). Older rows cannot change the newest bar's features,
+-- whose windows check exact times. (Resampled intervals are in marts.candle_features,
 -- refreshed by `klinehouse transform`.)
 
 {%- set lookback = var('feature_lookback_bars') %}
