@@ -29,8 +29,12 @@ def test_subscribers_get_every_new_candle_once_under_load(
     try:
         for k, symbol in enumerate(SERIES):
             load_frame(candles(symbol, FIRST_OPEN, 30, base=str(100 * (k + 1))), url=owner)
-        # a pool of 2 for 20 streams and 5 loops: every commit wakes all the streams at once
-        server = server_factory(with_db(stack.reader_url(), name), pool_max_size=2)
+        # a pool of 2 and a queue of 8 for 20 streams and 5 loops: every commit wakes all
+        # the streams at once, more than the pool's queue takes (the streams' gate holds
+        # them; without it streams ended with RESOURCE_EXHAUSTED and unary calls too)
+        server = server_factory(
+            with_db(stack.reader_url(), name), pool_max_size=2, pool_max_waiting=8
+        )
         register(owner, "m1", buy=0.0, sell=0.0, quality=0.01)
         wait_for_version(stub_of(server), "m1")
         report = asyncio.run(
