@@ -290,3 +290,29 @@ def test_bad_input_gets_precise_codes(
         pb.GetPredictionRequest(symbol="ETHUSDT", interval="1h"), timeout=10
     )
     assert response.prediction.symbol == "ETHUSDT"
+
+
+def test_a_prediction_stream_outlives_the_database_going_away(
+    served: tuple[str, ServerThread],
+) -> None:
+    """As StreamCandles does: a StreamPredictions woken while the database is known down
+    (the LISTEN connection's view, server.py) waits for it and then sends the new bar's
+    prediction, rather than ending with UNAVAILABLE."""
+    owner, server = served
+    assert server.service is not None
+    service = server.service
+    call = stub_of(server).StreamPredictions(
+        pb.StreamPredictionsRequest(symbols=["ETHUSDT"], interval="1h"), timeout=30
+    )
+    assert next(call).prediction.feature_open_time.ToDatetime(tzinfo=UTC) == NEXT_BAR - timedelta(
+        hours=1
+    )
+    server.call(service._database_state(False))
+    try:
+        Committer(owner).commit(candles("ETHUSDT", NEXT_BAR, 1, base="2049"))
+        time.sleep(1.5)  # the stream is woken and meets the database down
+    finally:
+        server.call(service._database_state(True))
+    second = next(call).prediction
+    assert second.feature_open_time.ToDatetime(tzinfo=UTC) == NEXT_BAR
+    call.cancel()
