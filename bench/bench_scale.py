@@ -356,6 +356,24 @@ def measure_serving(
         from bench.bench_grpc import stop_processes
 
         stop_processes(ours, echo)
+        _print_server_warnings(home / f"bench-scale-{fig.size}.log")
+
+
+def _print_server_warnings(log: Path, most: int = 20) -> None:
+    """The servers' distinct warning and error lines, counted (the log goes with the stack)."""
+    import re
+    from collections import Counter
+
+    lines = log.read_text(errors="replace").splitlines()
+    counted = Counter(
+        re.sub(r"\d+", "N", line)[:200]
+        for line in lines
+        if any(w in line for w in ("WARNING", "ERROR", "Traceback", "Error"))
+    )
+    if counted:
+        print(f"  server log ({log.name}): {sum(counted.values())} warning/error lines")
+        for line, n in counted.most_common(most):
+            print(f"    {n:>6} x {line}")
 
 
 def run_size(

@@ -44,6 +44,7 @@ class SoakReport:
     out_of_order: int = 0
     unexpected: int = 0  # candles of a series or time nobody committed in the soak
     errors: Counter[str] = field(default_factory=Counter)  # "RPC CODE" -> count
+    error_details: dict[str, str] = field(default_factory=dict)  # "RPC CODE" -> the first's
     predict_ms: list[float] = field(default_factory=list)
     predict_seconds: float = 0.0
     message_ms: list[float] = field(default_factory=list)  # commit start -> candle received
@@ -81,7 +82,14 @@ class SoakReport:
     def error_line(self) -> str:
         if not self.errors:
             return "errors by code: none"
-        return "errors by code: " + ", ".join(f"{k} x{v}" for k, v in sorted(self.errors.items()))
+        return "errors by code: " + ", ".join(
+            f"{k} x{v} (first: {self.error_details.get(k, '')!r})"
+            for k, v in sorted(self.errors.items())
+        )
+
+    def error(self, key: str, details: str) -> None:
+        self.errors[key] += 1
+        self.error_details.setdefault(key, details[:300])
 
 
 def _frame(symbols: list[str], interval: str, times: dict[str, datetime], k: int) -> Any:
@@ -168,10 +176,13 @@ async def run_soak(
                         continue
                     got[k].append(((us - base_us[symbol]) // step_us, now))
             if not stopping.is_set():
-                report.errors["StreamCandles ended by the server"] += 1
+                report.error("StreamCandles ended by the server", "")
         except grpc.aio.AioRpcError as exc:
             if not (stopping.is_set() and exc.code() == grpc.StatusCode.CANCELLED):
-                report.errors[f"StreamCandles {exc.code().name}"] += 1
+                report.error(
+                    f"StreamCandles {exc.code().name}",
+                    f"{exc.details()} after {len(got[k])} candles, ready {ready[k].is_set()}",
+                )
         except asyncio.CancelledError:
             call.cancel()
             raise
@@ -188,7 +199,7 @@ async def run_soak(
             try:
                 await call(request, timeout=deadline)
             except grpc.aio.AioRpcError as exc:
-                report.errors[f"GetPrediction {exc.code().name}"] += 1
+                report.error(f"GetPrediction {exc.code().name}", exc.details() or "")
                 continue
             report.predict_ms.append((time.perf_counter() - t0) * 1e3)
 
