@@ -47,6 +47,7 @@ class SoakReport:
     error_details: dict[str, str] = field(default_factory=dict)  # "RPC CODE" -> the first's
     predict_ms: list[float] = field(default_factory=list)
     predict_seconds: float = 0.0
+    subscribe_seconds: float = 0.0  # from opening the streams to every one subscribed
     message_ms: list[float] = field(default_factory=list)  # commit start -> candle received
 
     @property
@@ -64,6 +65,7 @@ class SoakReport:
         return {
             "soak subscribers": self.subscribers,
             "soak GetPrediction loops": self.loops,
+            "soak subscribe s": self.subscribe_seconds,
             "soak commits": self.commits,
             "soak candles committed": self.candles_committed,
             "soak messages expected": self.expected,
@@ -181,7 +183,8 @@ async def run_soak(
             if not (stopping.is_set() and exc.code() == grpc.StatusCode.CANCELLED):
                 report.error(
                     f"StreamCandles {exc.code().name}",
-                    f"{exc.details()} after {len(got[k])} candles, ready {ready[k].is_set()}",
+                    f"{exc.details()} after {len(got[k])} candles, subscribed {ready[k].is_set()},"
+                    f" {time.perf_counter() - opened:.1f} s after the streams were opened",
                 )
         except asyncio.CancelledError:
             call.cancel()
@@ -204,9 +207,11 @@ async def run_soak(
             report.predict_ms.append((time.perf_counter() - t0) * 1e3)
 
     committer = Committer(loader_url)
+    opened = time.perf_counter()
     streams = [asyncio.create_task(subscriber(k)) for k in range(subscribers)]
     try:
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), timeout=120)
+        report.subscribe_seconds = time.perf_counter() - opened
         frames = [_frame(symbols, interval, newest, k) for k in range(1, int(seconds / tick) + 2)]
         loop_tasks = [asyncio.create_task(predictor(j)) for j in range(loops)]
         started = time.perf_counter()
