@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000000,5000000,20000000] [--series 200]
         [--seconds 5] [--live-candles 30] [--no-serving]
+        [--soak 60] [--soak-subscribers 200] [--soak-loops 50] [--soak-tick 1] [--soak-only]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME) and,
 per size, a fresh migrated database holding `--series` synthetic 1m series (random
@@ -22,6 +23,13 @@ timed apart). Per size it measures:
    ingester's commit path (extract.stream.sink.Committer: upsert + NOTIFY in one
    transaction; the websocket parse before it is bench_stream.py's), each timed to its
    StreamCandles and its StreamPredictions message (bench_grpc.live_latency), p99.
+8. soak (`--soak SECONDS`, 0: none): `--soak-subscribers` StreamCandles subscribers
+   (one series each, spread over every series) and `--soak-loops` GetPrediction loops
+   while the Committer lands the next bar of every series each `--soak-tick` seconds
+   (bench/soak.py); then errors by code, every subscriber's candles checked exactly
+   once and in order, GetPrediction p50/p99 and req/s, commit -> message p50/p99.
+   `--soak-only` loads the rows and runs only the soak (no dbt, validate, training
+   read or other serving figures).
 Prints each size's figures and, last, the ratios against the first size, with the goals.
 """
 
@@ -236,7 +244,49 @@ def measure_live(address: str, url: str, fig: Figures, bars: int, count: int) ->
         fig.put(f"commit -> {name} p99 ms", q[98])
 
 
-def measure_serving(url: str, fig: Figures, seconds: float, bars: int, live: int) -> None:
+@dataclass(frozen=True)
+class SoakSpec:
+    seconds: float = 60.0
+    subscribers: int = 200
+    loops: int = 50
+    tick: float = 1.0
+
+
+def measure_soak(address: str, url: str, fig: Figures, series: int, spec: SoakSpec) -> None:
+    from bench.soak import run_soak
+    from devstack.synthetic import symbols
+    from klinehouse.settings import get_settings
+
+    loader = _same_database(get_settings().loader_url(), url)
+    report = asyncio.run(
+        run_soak(
+            address,
+            loader,
+            symbols(series),
+            seconds=spec.seconds,
+            subscribers=spec.subscribers,
+            loops=spec.loops,
+            tick=spec.tick,
+        )
+    )
+    for name, value in report.figures().items():
+        fig.put(name, value)
+    print(f"  soak {report.error_line()}", flush=True)
+    if not report.clean:
+        fig.notes.append(f"soak not clean: {report.error_line()}")
+
+
+def measure_serving(
+    url: str,
+    fig: Figures,
+    seconds: float,
+    bars: int,
+    live: int,
+    *,
+    series: int,
+    soak: SoakSpec | None = None,
+    figures: bool = True,
+) -> None:
     import grpc
 
     from bench.bench_grpc import free_port, register_champion, wait_ready
@@ -274,6 +324,10 @@ def measure_serving(url: str, fig: Figures, seconds: float, bars: int, live: int
         advice = prediction_service_pb2.GetAdviceRequest(interval="1m").SerializeToString()
         wait_ready(ours_addr, p_method, predict, ours)
         wait_ready(echo_addr, "/bench.Echo/Unary", b"%08d" % 1, echo)
+        if not figures:
+            if soak is not None:
+                measure_soak(ours_addr, url, fig, series, soak)
+            return
         with grpc.insecure_channel(ours_addr) as ch:
             p_size = len(ch.unary_unary(p_method)(predict, timeout=30))
             call = ch.unary_unary(a_method)
@@ -296,14 +350,41 @@ def measure_serving(url: str, fig: Figures, seconds: float, bars: int, live: int
             fig.put(f"GetPrediction / echo ({flight})", r["rps"] / e["rps"])
         if live:
             measure_live(ours_addr, url, fig, bars, live)
+        if soak is not None:
+            measure_soak(ours_addr, url, fig, series, soak)
     finally:
         from bench.bench_grpc import stop_processes
 
         stop_processes(ours, echo)
+        _print_server_warnings(home / f"bench-scale-{fig.size}.log")
+
+
+def _print_server_warnings(log: Path, most: int = 20) -> None:
+    """The servers' distinct warning and error lines, counted (the log goes with the stack)."""
+    import re
+    from collections import Counter
+
+    lines = log.read_text(errors="replace").splitlines()
+    counted = Counter(
+        re.sub(r"\d+", "N", line)[:200]
+        for line in lines
+        if any(w in line for w in ("WARNING", "ERROR", "Traceback", "Error"))
+    )
+    if counted:
+        print(f"  server log ({log.name}): {sum(counted.values())} warning/error lines")
+        for line, n in counted.most_common(most):
+            print(f"    {n:>6} x {line}")
 
 
 def run_size(
-    admin_url: str, size: int, series: int, seconds: float, serving: bool, live: int
+    admin_url: str,
+    size: int,
+    series: int,
+    seconds: float,
+    serving: bool,
+    live: int,
+    soak: SoakSpec | None = None,
+    soak_only: bool = False,
 ) -> Figures:
     from klinehouse.envvars import temporary_environ
     from klinehouse.settings import get_settings
@@ -315,14 +396,19 @@ def run_size(
     url = _fresh_database(admin_url, f"bench_scale_{size}")
     with temporary_environ({"KLINEHOUSE_DATABASE_URL": url}):
         get_settings(fresh=True)
-        run_dbt(["parse"])  # dbt's imports and parse: paid before any timing
+        if not soak_only:
+            run_dbt(["parse"])  # dbt's imports and parse: paid before any timing
         measure_load(url, fig, series, bars)
-        measure_dbt(url, fig, series, bars)
-        measure_validate(fig, bars)
-        measure_training_read(url, fig, bars)
-        if serving:
+        if not soak_only:
+            measure_dbt(url, fig, series, bars)
+            measure_validate(fig, bars)
+            measure_training_read(url, fig, bars)
+        if serving or soak_only:
             try:
-                measure_serving(url, fig, seconds, bars, live)
+                measure_serving(
+                    url, fig, seconds, bars, live, series=series, soak=soak,
+                    figures=not soak_only,
+                )  # fmt: skip
             except Exception as exc:  # the serving figures depend on `klinehouse serve`
                 fig.notes.append(f"serving not measured: {type(exc).__name__}: {exc}")
         for note in fig.notes:
@@ -360,6 +446,10 @@ def print_summary(figures: list[Figures]) -> None:
             ("GetPrediction p99 < 10 ms at 1", f.values.get("GetPrediction p99 ms (1)"), 10, False),
             ("commit -> StreamCandles p99 < 1 s", f.values.get("commit -> StreamCandles p99 ms"), 1000, False),
             ("commit -> StreamPredictions p99 < 1 s", f.values.get("commit -> StreamPredictions p99 ms"), 1000, False),
+            ("soak: zero errors", f.values.get("soak errors"), 1, False),
+            ("soak: zero missing", f.values.get("soak missing"), 1, False),
+            ("soak: zero duplicates", f.values.get("soak duplicates"), 1, False),
+            ("soak: zero out of order", f.values.get("soak out of order"), 1, False),
         ]  # fmt: skip
         for label, value, limit, at_least in checks:
             if value is None:
@@ -378,7 +468,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per serving load case")
     parser.add_argument("--live-candles", type=int, default=30, help="commits timed, per size")
     parser.add_argument("--no-serving", action="store_true")
+    parser.add_argument("--soak", type=float, default=60.0, help="soak seconds per size; 0: none")
+    parser.add_argument("--soak-subscribers", type=int, default=200)
+    parser.add_argument("--soak-loops", type=int, default=50, help="GetPrediction loops")
+    parser.add_argument("--soak-tick", type=float, default=1.0, help="seconds between commits")
+    parser.add_argument(
+        "--soak-only", action="store_true", help="load, then only the soak (no dbt, figures)"
+    )
     args = parser.parse_args()
+    soak = (
+        SoakSpec(args.soak, args.soak_subscribers, args.soak_loops, args.soak_tick)
+        if args.soak > 0
+        else None
+    )
+    if args.soak_only and soak is None:
+        parser.error("--soak-only needs --soak SECONDS > 0")
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
     from devstack.stack.private import private_stack
@@ -388,7 +492,16 @@ def main() -> int:
     with private_stack("bench-scale-") as settings:
         admin = settings.require_database_url()
         figures = [
-            run_size(admin, size, args.series, args.seconds, not args.no_serving, args.live_candles)
+            run_size(
+                admin,
+                size,
+                args.series,
+                args.seconds,
+                not args.no_serving,
+                args.live_candles,
+                soak,
+                args.soak_only,
+            )
             for size in sizes
         ]
     print_summary(figures)

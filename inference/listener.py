@@ -5,6 +5,8 @@ open_time} after each flush. A notification only marks a subscription's symbol
 dirty and wakes it; the stream then reads every candle newer than what it sent,
 so a lost or coalesced notification never loses a candle. After a reconnect all
 subscriptions are woken to catch up on what landed while the connection was down.
+Subscriptions are indexed by (market, interval, symbol): a commit of one bar of every
+series costs each notification the subscriptions of its series, not all of them.
 """
 
 from __future__ import annotations
@@ -69,16 +71,31 @@ class NotifyListener:
         self._on_connection = on_connection
         self._retry = retry_seconds
         self._subs: set[Subscription] = set()
+        # (market, interval) -> symbol (None: every symbol) -> its subscriptions
+        self._index: dict[tuple[str, str], dict[str | None, set[Subscription]]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
     def subscribe(self, market: str, interval: str, symbols: frozenset[str] | None) -> Subscription:
         sub = Subscription(market, interval, symbols)
         self._subs.add(sub)
+        by_symbol = self._index.setdefault((market, interval), {})
+        for symbol in _keys(sub):
+            by_symbol.setdefault(symbol, set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        if sub not in self._subs:
+            return
         self._subs.discard(sub)
+        by_symbol = self._index[(sub.market, sub.interval)]
+        for symbol in _keys(sub):
+            subs = by_symbol[symbol]
+            subs.discard(sub)
+            if not subs:
+                del by_symbol[symbol]
+        if not by_symbol:
+            del self._index[(sub.market, sub.interval)]
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notify-listener")
@@ -141,10 +158,10 @@ class NotifyListener:
                 "ignoring a %s notification without market/symbol/interval: %r", channel, payload
             )
             return
-        for sub in list(self._subs):
-            if (
-                sub.market == market
-                and sub.interval == interval
-                and (sub.symbols is None or symbol in sub.symbols)
-            ):
-                sub.mark(symbol)
+        by_symbol = self._index.get((market, interval), {})
+        for sub in (*by_symbol.get(symbol, ()), *by_symbol.get(None, ())):
+            sub.mark(symbol)
+
+
+def _keys(sub: Subscription) -> tuple[str | None, ...]:
+    return (None,) if sub.symbols is None else tuple(sub.symbols)

@@ -26,6 +26,7 @@ from inference.champion import ChampionHolder, Loader, registry_loader
 from inference.listener import NotifyListener
 from inference.servicers import CandleServicer, PredictionServicer
 from inference.store import Store
+from inference.stream_reads import StreamReads, concurrency_for
 from klinehouse import db, redact
 from klinehouse.settings import Settings, get_settings
 from klinehouse.v1 import (
@@ -65,6 +66,8 @@ class ServerConfig:
     grace_seconds: float = 10.0
     # replays and history streams hold a connection while they run; unary calls borrow one
     pool_max_size: int = 16
+    # calls queued for a connection beyond which unary calls get RESOURCE_EXHAUSTED
+    pool_max_waiting: int = 1024
     loader: Loader = field(default=registry_loader)
 
     @classmethod
@@ -90,7 +93,11 @@ class Service:
         redact.install_logging((*redact.url_secrets(config.database_url), config.token))
         db.check_url(config.database_url)
         self.config = config
-        self.store = Store(config.database_url, max_size=config.pool_max_size)
+        self.store = Store(
+            config.database_url,
+            max_size=config.pool_max_size,
+            max_waiting=config.pool_max_waiting,
+        )
         self.champion = ChampionHolder(
             self.store,
             config.database_url,
@@ -103,13 +110,14 @@ class Service:
             on_models=self.champion.poke_async,
             on_connection=self._database_state,
         )
+        reads = StreamReads(concurrency_for(config.pool_max_size))  # both servicers' streams
         interceptors = [BearerTokenInterceptor(config.token)] if config.token else []
         self.server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         candle_service_pb2_grpc.add_CandleServiceServicer_to_server(
-            CandleServicer(self.store, self.listener), self.server
+            CandleServicer(self.store, self.listener, reads), self.server
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self.store, self.champion, self.listener), self.server
+            PredictionServicer(self.store, self.champion, self.listener, reads), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -8,6 +8,7 @@ the predictions and their cache live in `inference.predictor`, the advice rule i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -35,7 +36,8 @@ from inference.requests import (
     parse_time,
 )
 from inference.status import deadline, stream, unary
-from inference.store import Store
+from inference.store import PoolExhausted, Store
+from inference.stream_reads import BUSY_RETRY_SECONDS, StreamReads
 from klinehouse.v1 import (
     candle_service_pb2,
     candle_service_pb2_grpc,
@@ -53,9 +55,10 @@ log = logging.getLogger(__name__)
 
 
 class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
-    def __init__(self, store: Store, listener: NotifyListener) -> None:
+    def __init__(self, store: Store, listener: NotifyListener, reads: StreamReads) -> None:
         self.store = store
         self.listener = listener
+        self.reads = reads  # the streams' reads go through its gate
 
     def _range(self, request: Any) -> CandleRange:
         series = parse_series(request.market, request.interval)
@@ -118,32 +121,50 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
         # Subscribe first, then read: a candle landing in between is read, not missed.
         sub = self.listener.subscribe(series.market, series.interval, frozenset(symbols))
         try:
-            last_sent = await self.store.last_open_times(series, symbols)
+            last_sent = await self.reads.read(
+                functools.partial(self.store.last_open_times, series, symbols)
+            )
             for symbol in symbols:
                 if symbol not in last_sent and (
-                    error := await missing.unknown_symbol(
-                        self.store, series.market, symbol, "symbols"
+                    error := await self.reads.read(
+                        functools.partial(
+                            missing.unknown_symbol, self.store, series.market, symbol, "symbols"
+                        )
                     )
                 ):
                     raise error
             m, iv = series.market_proto, series.interval
             if request.HasField("replay_start_time"):
                 replay_from = parse_time(request.replay_start_time, "replay_start_time")
-                async for rows in self.store.candle_batches(
-                    series, symbols, replay_from, None, batch=STREAM_BATCH
-                ):
-                    yield candle_service_pb2.StreamCandlesResponse(
-                        candles=[candle_from_row(row, m, iv) for row in rows]
-                    )
-                    for row in rows:
-                        last_sent[row[0]] = max(last_sent.get(row[0], 0), row[1])
+                replaying = True
+                while replaying:
+                    sent = False
+                    try:  # one cursor for the whole replay: not through the gate
+                        async for rows in self.store.candle_batches(
+                            series, symbols, replay_from, None, batch=STREAM_BATCH
+                        ):
+                            sent = True
+                            yield candle_service_pb2.StreamCandlesResponse(
+                                candles=[candle_from_row(row, m, iv) for row in rows]
+                            )
+                            for row in rows:
+                                last_sent[row[0]] = max(last_sent.get(row[0], 0), row[1])
+                        replaying = False
+                    except PoolExhausted:
+                        if sent:  # the cursor's connection was had: not the pool's queue
+                            raise
+                        await asyncio.sleep(BUSY_RETRY_SECONDS)  # wait, never end the stream
             for symbol in symbols:
                 last_sent.setdefault(symbol, 0)
             while True:
                 await sub.wait()
                 while True:
                     try:
-                        rows = await self.store.candles_after(series, last_sent, limit=STREAM_BATCH)
+                        rows = await self.reads.read(
+                            functools.partial(
+                                self.store.candles_after, series, last_sent, limit=STREAM_BATCH
+                            )
+                        )
                     except (psycopg.OperationalError, OSError) as exc:
                         # The database went away (a restart): the stream stays open and
                         # reads on from what it sent once the database answers again.
@@ -168,10 +189,13 @@ class CandleServicer(candle_service_pb2_grpc.CandleServiceServicer):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, store: Store, champion: ChampionHolder, listener: NotifyListener) -> None:
+    def __init__(
+        self, store: Store, champion: ChampionHolder, listener: NotifyListener, reads: StreamReads
+    ) -> None:
         self.store = store
         self.champion = champion
         self.listener = listener
+        self.reads = reads  # the streams' reads go through its gate
         self.predictions = Predictor()
 
     def _model(self, series: Series) -> ChampionModel:
@@ -218,16 +242,27 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._model(series)
         sub = self.listener.subscribe(series.market, series.interval, frozenset(symbols))
         try:
-            _, preds = await self._predict(series, symbols)
+            _, preds = await self.reads.read(functools.partial(self._predict, series, symbols))
             sent = {p.symbol: p.feature_open_time.ToMicroseconds() for p in preds}
             for symbol in symbols:
                 if symbol not in sent:
-                    raise await missing.no_features(self.store, series, symbol)
+                    raise await self.reads.read(
+                        functools.partial(missing.no_features, self.store, series, symbol)
+                    )
             for p in preds:
                 yield prediction_service_pb2.StreamPredictionsResponse(prediction=p)
             while True:
                 dirty = await sub.wait()
-                _, preds = await self._predict(series, sorted(dirty or symbols))
+                try:
+                    _, preds = await self.reads.read(
+                        functools.partial(self._predict, series, sorted(dirty or symbols))
+                    )
+                except (psycopg.OperationalError, OSError) as exc:
+                    # as StreamCandles: the stream outlives a database restart
+                    log.warning("StreamPredictions: database unavailable (%s); retrying", exc)
+                    sub.mark(None)
+                    await asyncio.sleep(STREAM_RETRY_SECONDS)
+                    continue
                 for p in preds:
                     key = p.feature_open_time.ToMicroseconds()
                     if key > sent.get(p.symbol, -1):  # a new bar closed: a new prediction

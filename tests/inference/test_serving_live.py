@@ -218,6 +218,19 @@ def test_bad_input_gets_precise_codes(
         )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details().startswith("symbols:")
+    thousands = [f"S{i:04d}USDT" for i in range(3000)]
+    for open_stream in (  # the streams too, before any of them is subscribed or read
+        lambda: candles_.StreamCandles(
+            cpb.StreamCandlesRequest(symbols=thousands, interval="1h"), timeout=10
+        ),
+        lambda: predictions.StreamPredictions(
+            pb.StreamPredictionsRequest(symbols=thousands, interval="1h"), timeout=10
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as info:
+            next(open_stream())
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details().startswith("symbols: 3000 symbols")
     monkeypatch.setattr(store_module, "MAX_SERIES", 1)  # a market of more series than that
     with pytest.raises(grpc.RpcError) as info:
         predictions.GetAdvice(pb.GetAdviceRequest(interval="1h"), timeout=10)
@@ -236,6 +249,17 @@ def test_bad_input_gets_precise_codes(
         )
     assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
     assert info.value.details().startswith("start_time:")
+    with pytest.raises(grpc.RpcError) as info:  # the history stream's page past the end too
+        list(
+            candles_.StreamCandleHistory(
+                cpb.StreamCandleHistoryRequest(
+                    symbol="ETHUSDT", interval="1h", start_time=ts(NEXT_BAR + timedelta(days=3))
+                ),
+                timeout=10,
+            )
+        )
+    assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert info.value.details().startswith("start_time:")
     # a series in the catalogue whose only bar is invalid: no bars to serve yet
     bad = candles("DOGEUSDT", NEXT_BAR, 1).with_columns(pl.col("low") + pl.lit(Decimal(10)))
     Committer(owner).commit(bad)
@@ -245,6 +269,20 @@ def test_bad_input_gets_precise_codes(
         )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND, info.value.details()
     assert "DOGEUSDT" in info.value.details()
+    for call in (  # the same for the advice over it and its prediction stream
+        lambda: predictions.GetAdvice(
+            pb.GetAdviceRequest(symbols=["ETHUSDT", "DOGEUSDT"], interval="1h"), timeout=10
+        ),
+        lambda: next(
+            predictions.StreamPredictions(
+                pb.StreamPredictionsRequest(symbols=["DOGEUSDT"], interval="1h"), timeout=10
+            )
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as info:
+            call()
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND, info.value.details()
+        assert "DOGEUSDT 1h has no servable bars" in info.value.details()
     payload = json.dumps({"market": "spot"})  # a malformed notification changes nothing
     with psycopg.connect(owner, autocommit=True) as conn:
         conn.execute("SELECT pg_notify('klinehouse_candles', %s)", [payload])
@@ -252,3 +290,29 @@ def test_bad_input_gets_precise_codes(
         pb.GetPredictionRequest(symbol="ETHUSDT", interval="1h"), timeout=10
     )
     assert response.prediction.symbol == "ETHUSDT"
+
+
+def test_a_prediction_stream_outlives_the_database_going_away(
+    served: tuple[str, ServerThread],
+) -> None:
+    """As StreamCandles does: a StreamPredictions woken while the database is known down
+    (the LISTEN connection's view, server.py) waits for it and then sends the new bar's
+    prediction, rather than ending with UNAVAILABLE."""
+    owner, server = served
+    assert server.service is not None
+    service = server.service
+    call = stub_of(server).StreamPredictions(
+        pb.StreamPredictionsRequest(symbols=["ETHUSDT"], interval="1h"), timeout=30
+    )
+    assert next(call).prediction.feature_open_time.ToDatetime(tzinfo=UTC) == NEXT_BAR - timedelta(
+        hours=1
+    )
+    server.call(service._database_state(False))
+    try:
+        Committer(owner).commit(candles("ETHUSDT", NEXT_BAR, 1, base="2049"))
+        time.sleep(1.5)  # the stream is woken and meets the database down
+    finally:
+        server.call(service._database_state(True))
+    second = next(call).prediction
+    assert second.feature_open_time.ToDatetime(tzinfo=UTC) == NEXT_BAR
+    call.cancel()
