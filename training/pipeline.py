@@ -23,7 +23,6 @@ from training import pools, registry
 from training.backtest import Advice
 from training.dataset import DatasetSpec, fingerprint, labelled, load_dataset
 from training.evaluate import EvalConfig, Evaluation, choose_thresholds, evaluate
-from training.matrix import TrainingMatrix
 from training.models import ModelConfig, predict_up
 from training.records import Metrics, ModelRecord, SeriesFingerprint
 from training.report import write_report
@@ -190,31 +189,27 @@ def _final_fit(
 ) -> tuple[cand.Fitted, CatBoostClassifier, CatBoostRegressor, Advice]:
     """The models to register, fitted on every labelled row (`known`, sorted by open
     time): early stopping and the thresholds on the last part (`holdout`'s split). The
-    CatBoost fits go through the float32 matrix and quantized pools (`training.pools`,
-    the same models as on frames): every pool saved first, then the matrix's features
-    dropped, each fit holding its own pools only. A chosen candidate that is not a
-    CatBoost classifier (not servable: the rule refuses it, naming why) is fitted on the
-    frame; the artefacts are then the reference CatBoost classifier with its own
+    CatBoost fits go through the float32 matrix and quantized pools
+    (`training.pools.fit_frame`: the same models as on frames, less memory). A chosen
+    candidate that is not a CatBoost classifier (not servable: the rule refuses it,
+    naming why) is fitted on the frame; the artefacts are then the reference CatBoost classifier with its own
     thresholds, so that a hand promotion serves a consistent model (metadata.json says
     which candidate was evaluated and which stored).
 
     Returns (the chosen candidate's model, the classifier to store, the regressor, the
     stored classifier's advice)."""
-    matrix = TrainingMatrix.from_frame(known)
-    fit, val = matrix.holdout(
-        fraction=eval_config.validation_fraction, gap_bars=eval_config.gap_bars
-    )
-    fit_rows = known.slice(0, fit.stop)
-    val_rows = known.slice(val.start, val.stop - val.start)
     servable = chosen.family == "catboost"
     target = chosen.target() if servable else cand.CANDIDATES[cand.REFERENCE].target()
-    labels = [known.get_column(target).cast(pl.Float32).to_numpy(), matrix.log_return]
-    with pools.quantized_files(matrix, fit, val, labels) as (class_files, return_files):
-        matrix.drop_features()
-        classifier = pools.classifier(model_config)
-        pools.fit_from_files(classifier, class_files, model_config)
-        regressor = pools.regressor(model_config)
-        pools.fit_from_files(regressor, return_files, model_config)
+    fits = pools.fit_frame(
+        known,
+        [target],
+        model_config,
+        fraction=eval_config.validation_fraction,
+        gap_bars=eval_config.gap_bars,
+    )
+    classifier, regressor = fits.classifiers[target], fits.regressor
+    fit_rows = known.slice(0, fits.fit.stop)
+    val_rows = known.slice(fits.validation.start, fits.validation.stop - fits.validation.start)
     if servable:
         advice, _ = choose_thresholds(
             val_rows,

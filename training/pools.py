@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 from catboost import CatBoostClassifier, CatBoostRegressor, FeaturesData, Pool
 
 from klinehouse.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
@@ -203,3 +204,45 @@ def fit_regressor_quantized(
     model = regressor(config)
     fit_on(model, fit_pools(matrix, fit, validation, matrix.log_return), config)
     return model
+
+
+@dataclass(frozen=True)
+class FrameFits:
+    """The CatBoost models of one training set (`fit_frame`): the regressor on the next
+    log return and a classifier per label column; `fit` / `validation` are the rows
+    (ranges of the frame) they were fitted and stopped on."""
+
+    regressor: CatBoostRegressor
+    classifiers: dict[str, CatBoostClassifier]
+    fit: slice
+    validation: slice
+
+
+def fit_frame(
+    frame: pl.DataFrame,
+    classifier_labels: Sequence[str],
+    config: ModelConfig,
+    *,
+    fraction: float,
+    gap_bars: int,
+) -> FrameFits:
+    """`training.models.fit_regressor` and a `fit_classifier` per label of
+    `classifier_labels` on a labelled frame sorted by open time, split as
+    `training.folds.holdout` splits it, through a float32 matrix and quantized pools:
+    every pool saved first, then the matrix's features dropped, each fit holding its own
+    pools only (the frame itself is the caller's)."""
+    matrix = TrainingMatrix.from_frame(frame)
+    fit, validation = matrix.holdout(fraction=fraction, gap_bars=gap_bars)
+    names = list(dict.fromkeys(classifier_labels))
+    labels = [matrix.log_return]
+    labels += [frame.get_column(n).cast(pl.Float32).to_numpy() for n in names]
+    with quantized_files(matrix, fit, validation, labels) as files:
+        matrix.drop_features()
+        del labels
+        fitted_regressor = regressor(config)
+        fit_from_files(fitted_regressor, files[0], config)
+        classifiers = {}
+        for name, saved in zip(names, files[1:], strict=True):
+            classifiers[name] = classifier(config)
+            fit_from_files(classifiers[name], saved, config)
+    return FrameFits(fitted_regressor, classifiers, fit, validation)
