@@ -10,6 +10,10 @@ ratio over every candidate x threshold setting tried, the PBO over the candidate
 per-bar returns, and a block-bootstrap bound on its net return over buy-and-hold.
 The leakage check refits the chosen candidate on the same rows with its labels
 shuffled across the training set; its test AUC must stay near 0.5.
+
+A fold's CatBoost models (its regressor, every CatBoost candidate) are fitted through
+`training.pools.fit_frame` (float32 matrix, quantized pools: the same models as on the
+frame, less memory); the logistic challenger and the leakage check's refit on the frame.
 """
 
 from __future__ import annotations
