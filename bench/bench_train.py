@@ -13,16 +13,19 @@ runs, each in a fresh process so that peak memory (ru_maxrss) is its own:
    then `CatBoostClassifier.fit` alone (thread_count=2);
 2. frame path (issue 7's): `training.dataset.load_dataset` (COPY into polars) +
    `labelled` + `training.models.fit_classifier` (Pool from the frame, then fit);
-3. quantized path (`pipeline.train`'s fit of the registered model):
-   `training.matrix.load_matrix` (COPY chunks into float32 arrays) +
-   `training.pools.fit_classifier_quantized` (quantized pool, then fit).
+3. quantized path (`pipeline.train`'s final fits of the registered models):
+   `training.matrix.load_matrix` (COPY chunks into float32 arrays), every pool
+   quantized to a file (`training.pools.quantized_files`), the float features dropped,
+   then each fit on its label's pools alone (`training.pools.fit_from_files`).
 
 With `--candidates`, (1) and (3) train every candidate model instead: the sum of each
 candidate's fit alone on its prebuilt pool against reading the matrix once and
 fitting every candidate through the quantized path (goal <= 1.3 x).
 
-Prints, per size, wall time, CPU seconds and peak RSS; then the peak RSS fitted as
-fixed base + slope per million rows over the sizes (goal: slope <= 0.1 GB).
+Prints, per size, wall time, CPU seconds and peak RSS, and for the quantized path the
+peak RSS of each step (read, quantize, each fit: VmHWM reset between steps); then the
+peak RSS fitted as fixed base + slope per million rows over the sizes, for each path
+and each of its steps (goal: slope <= 0.1 GB).
 """
 
 from __future__ import annotations
@@ -58,6 +61,29 @@ def _config(iterations: int) -> Any:
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+class _Steps:
+    """Peak RSS of each step of a path: /proc/self/status's VmHWM read after the step,
+    then reset (/proc/self/clear_refs 5), so the next step's peak is its own."""
+
+    def __init__(self) -> None:
+        self.peaks: list[tuple[str, float]] = []
+        self._reset()
+
+    @staticmethod
+    def _reset() -> None:
+        Path("/proc/self/clear_refs").write_text("5")
+
+    def done(self, name: str) -> None:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                self.peaks.append((name, int(line.split()[1]) / 1024.0))
+        self._reset()
+
+    def result(self) -> dict[str, Any]:
+        # resetting VmHWM also lowers ru_maxrss: the path's peak is its steps' highest
+        return {"steps": self.peaks, "peak_mb": max(mb for _, mb in self.peaks)}
 
 
 def _symbol_rows(bars: int, k: int) -> Any:
@@ -165,20 +191,28 @@ def frame_path(home: str, iterations: int, out: Any) -> None:
 
 def quantized_path(home: str, iterations: int, candidates: bool, out: Any) -> None:
     os.environ["KLINEHOUSE_HOME"] = home
+    from training import pools
     from training.dataset import DatasetSpec
     from training.matrix import load_matrix
-    from training.pools import fit_pools
 
+    steps = _Steps()
     t0, c0 = time.perf_counter(), time.process_time()
     matrix = load_matrix(DatasetSpec("spot", "1h"))
+    steps.done("read: load_matrix")
     t1 = time.perf_counter()
     every = slice(0, matrix.rows)
-    for _name, kind, label in CANDIDATES if candidates else CANDIDATES[:1]:
-        pools = fit_pools(matrix, every, None, getattr(matrix, label))
-        _estimator(kind, _config(iterations)).fit(pools[0])
-        del pools
+    chosen = CANDIDATES if candidates else CANDIDATES[:1]
+    labels = [getattr(matrix, label) for _name, _kind, label in chosen]
+    # every pool quantized to a file first, then the float features dropped, then one
+    # label's pools in memory per fit (pipeline.train's final fits do the same)
+    with pools.quantized_files(matrix, every, None, labels) as files:
+        steps.done("quantize to files")
+        matrix.drop_features()
+        for (_name, kind, _label), saved in zip(chosen, files, strict=True):
+            pools.fit_from_files(_estimator(kind, _config(iterations)), saved, _config(iterations))
+            steps.done(f"fit {kind}")
     t2 = time.perf_counter()
-    out.put(_timings(t0, t1, t2, c0, matrix.rows))
+    out.put({**_timings(t0, t1, t2, c0, matrix.rows), **steps.result()})
 
 
 def _in_child(target: Any, *args: Any) -> dict[str, Any]:
@@ -246,6 +280,9 @@ def main() -> None:
         if results:
             base, slope = _fit_line(sizes, [r["peak_mb"] for r in results])
             print(f"  {name:<10} base {base:5.2f} GB  slope {slope:5.3f} GB per million rows")
+            for k, (step, _mb) in enumerate(results[0].get("steps", [])):
+                base, slope = _fit_line(sizes, [r["steps"][k][1] for r in results])
+                print(f"{'':13}{step:<20} base {base:5.2f} GB  slope {slope:5.3f} GB per M rows")
     print("  goal: slope <= 0.1 GB per million rows above the fixed base (quantized path)")
 
 
@@ -267,6 +304,8 @@ def _print_size(rows: int, best: dict[str, dict[str, Any]], args: Any) -> None:
             f"  ratio to fit alone {r['total'] / base['total']:.2f} (goal <= 1.3),"
             f" CPU ratio {r['cpu'] / base['cpu']:.2f}"
         )
+        for step, mb in r.get("steps", []):
+            print(f"{'':13}peak RSS during {step:<20} {mb:6.0f} MB")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ ratio over every candidate x threshold setting tried, the PBO over the candidate
 per-bar returns, and a block-bootstrap bound on its net return over buy-and-hold.
 The leakage check refits the chosen candidate on the same rows with its labels
 shuffled across the training set; its test AUC must stay near 0.5.
+
+A fold's CatBoost models (its regressor, every CatBoost candidate) are fitted through
+`training.pools.fit_frame` (float32 matrix, quantized pools: the same models as on the
+frame, less memory); the logistic challenger and the leakage check's refit on the frame.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ import polars as pl
 
 from klinehouse.errors import KlinehouseError
 from klinehouse.features import LABEL_HORIZONS, LABEL_RETURN
-from training import backtest, metrics, selection
+from training import backtest, metrics, pools, selection
 from training import candidates as cand
 from training.backtest import Advice
 from training.candidates import DEFAULT_CANDIDATES, REFERENCE, Candidate
 from training.folds import Fold, holdout, split, walk_forward
-from training.models import Baselines, ModelConfig, fit_regressor, predict_return
+from training.models import Baselines, ModelConfig, predict_return
 from training.records import Metrics
 
 LEAKAGE_TOLERANCE = 0.03
@@ -130,17 +134,29 @@ def evaluate_fold(
     """Every candidate fitted on the fold's fit rows, its thresholds chosen on the
     validation rows; the test rows with each one's probability, shifted probability
     (`q_`, the grid's scale), position and its target's baselines."""
-    fit_rows, val_rows = holdout(
-        train, fraction=config.validation_fraction, gap_bars=config.gap_bars
+    # every CatBoost model of the fold through quantized pools (the same models as on
+    # frames, `training.pools`); the linear challenger on the frame's rows
+    fits = pools.fit_frame(
+        train,
+        [c.target() for c in candidates if c.family == "catboost"],
+        model_config,
+        fraction=config.validation_fraction,
+        gap_bars=config.gap_bars,
     )
-    regressor = fit_regressor(fit_rows, val_rows, model_config)
+    fit_rows = train.slice(0, fits.fit.stop)
+    val_rows = train.slice(fits.validation.start, fits.validation.stop - fits.validation.start)
+    regressor = fits.regressor
     out = test.with_columns(pl.Series("expected_log_return", predict_return(regressor, test)))
     info: dict[str, Any] = {
         "regressor_iterations": int(regressor.tree_count_ or 0),
         "candidates": {},
     }
     for c in candidates:
-        model = cand.fit(c, fit_rows, val_rows, model_config)
+        model = (
+            fits.classifiers[c.target()]
+            if c.family == "catboost"
+            else cand.fit(c, fit_rows, val_rows, model_config)
+        )
         shift = cand.centre(c, fit_rows) - 0.5
         advice, val_stats = choose_thresholds(
             val_rows, cand.predict(model, val_rows), config, interval, centre=shift + 0.5

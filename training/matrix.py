@@ -42,6 +42,16 @@ class TrainingMatrix:
     def rows(self) -> int:
         return int(self.open_time_us.shape[0])
 
+    @property
+    def has_features(self) -> bool:
+        return self.numeric.shape[0] == self.rows
+
+    def drop_features(self) -> None:
+        """Frees the numeric features (the matrix's largest part, 44 bytes a row) once
+        every pool a training needs is quantized (`training.pools.quantized_files`); the
+        symbols, open times and labels stay."""
+        self.numeric = np.empty((0, self.numeric.shape[1]), dtype=np.float32)
+
     def symbol_bytes(self, rows: slice) -> np.ndarray:
         """The symbol of `rows` as CatBoost's categorical input: (n, 1) object array of
         bytes, one shared bytes object per symbol (8 bytes a row)."""

@@ -11,18 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catboost import CatBoostClassifier
+import polars as pl
+from catboost import CatBoostClassifier, CatBoostRegressor
 
 from klinehouse import paths
 from klinehouse.errors import KlinehouseError
 from klinehouse.features import FEATURES
 from klinehouse.settings import get_settings
 from training import candidates as cand
-from training import registry
+from training import pools, registry
+from training.backtest import Advice
 from training.dataset import DatasetSpec, fingerprint, labelled, load_dataset
 from training.evaluate import EvalConfig, Evaluation, choose_thresholds, evaluate
-from training.folds import holdout
-from training.models import ModelConfig, fit_classifier, fit_regressor, predict_up
+from training.models import ModelConfig, predict_up
 from training.records import Metrics, ModelRecord, SeriesFingerprint
 from training.report import write_report
 
@@ -86,54 +87,38 @@ def train(
         )
     fp = fingerprint(frame)
     data = labelled(frame)
+    del frame  # the unlabelled rows served the fingerprint only
+    symbols = sorted(data.get_column("symbol").unique().to_list())
+    times = data.get_column("open_time")
+    train_start, train_end, rows = times.min(), times.max(), data.height
+    del times
     evaluation = evaluate(
         data, interval=spec.interval, model_config=model_config, config=eval_config
     )
-
-    # the model to register: the chosen candidate on all labelled rows, early stopping and
-    # thresholds on the last part
     chosen = cand.CANDIDATES[evaluation.chosen]
-    fit_rows, val_rows = holdout(
-        cand.known_targets(data, [chosen], eval_config.fee_rate),
-        fraction=eval_config.validation_fraction,
-        gap_bars=eval_config.gap_bars,
+    known = cand.known_targets(data, [chosen], eval_config.fee_rate)
+    del data
+    model, classifier, regressor, advice = _final_fit(
+        known, chosen, model_config, eval_config, spec.interval
     )
-    model = cand.fit(chosen, fit_rows, val_rows, model_config)
-    regressor = fit_regressor(fit_rows, val_rows, model_config)
-    advice, _ = choose_thresholds(
-        val_rows,
-        cand.predict(model, val_rows),
-        eval_config,
-        spec.interval,
-        centre=cand.centre(chosen, fit_rows),
-    )
+    del known
     servable = isinstance(model, CatBoostClassifier)
     if isinstance(model, CatBoostClassifier):
-        classifier = model
         importance = dict(
             zip(FEATURES, (float(v) for v in classifier.get_feature_importance()), strict=True)
         )
     else:
-        # not servable (the rule refuses it, naming why): the artefacts are the reference
-        # CatBoost classifier with its own thresholds, so that a hand promotion serves a
-        # consistent model; metadata.json says which candidate was evaluated and which stored
-        classifier = fit_classifier(fit_rows, val_rows, model_config)
-        advice, _ = choose_thresholds(
-            val_rows, predict_up(classifier, val_rows), eval_config, spec.interval
-        )
         importance = dict(zip(model.features, (abs(v) for v in model.coefficients), strict=False))
 
     version = _version(fp, model_config)
     metrics = evaluation.metrics.model_copy(update={"servable": servable})
-    symbols = sorted(data.get_column("symbol").unique().to_list())
-    times = data.get_column("open_time")
     doc: dict[str, Any] = {
         "version": version,
         "spec": {**asdict(spec), "symbols": list(spec.symbols or [])},
         "symbols": symbols,
-        "rows": data.height,
-        "train_start": times.min(),
-        "train_end": times.max(),
+        "rows": rows,
+        "train_start": train_start,
+        "train_end": train_end,
         "features": list(FEATURES),
         "model_config": model_config.as_dict(),
         "eval_config": eval_config.as_dict(),
@@ -193,6 +178,50 @@ def train(
     if register:
         _upload_report(folder, version)
     return TrainResult(version, summary, metrics, status, reason, artifact_uri, evaluation)
+
+
+def _final_fit(
+    known: pl.DataFrame,
+    chosen: cand.Candidate,
+    model_config: ModelConfig,
+    eval_config: EvalConfig,
+    interval: str,
+) -> tuple[cand.Fitted, CatBoostClassifier, CatBoostRegressor, Advice]:
+    """The models to register, fitted on every labelled row (`known`, sorted by open
+    time): early stopping and the thresholds on the last part (`holdout`'s split). The
+    CatBoost fits go through the float32 matrix and quantized pools
+    (`training.pools.fit_frame`: the same models as on frames, less memory). A chosen
+    candidate that is not a CatBoost classifier (not servable: the rule refuses it,
+    naming why) is fitted on the frame; the artefacts are then the reference CatBoost classifier with its own
+    thresholds, so that a hand promotion serves a consistent model (metadata.json says
+    which candidate was evaluated and which stored).
+
+    Returns (the chosen candidate's model, the classifier to store, the regressor, the
+    stored classifier's advice)."""
+    servable = chosen.family == "catboost"
+    target = chosen.target() if servable else cand.CANDIDATES[cand.REFERENCE].target()
+    fits = pools.fit_frame(
+        known,
+        [target],
+        model_config,
+        fraction=eval_config.validation_fraction,
+        gap_bars=eval_config.gap_bars,
+    )
+    classifier, regressor = fits.classifiers[target], fits.regressor
+    fit_rows = known.slice(0, fits.fit.stop)
+    val_rows = known.slice(fits.validation.start, fits.validation.stop - fits.validation.start)
+    if servable:
+        advice, _ = choose_thresholds(
+            val_rows,
+            predict_up(classifier, val_rows),
+            eval_config,
+            interval,
+            centre=cand.centre(chosen, fit_rows),
+        )
+        return classifier, classifier, regressor, advice
+    model = cand.fit(chosen, fit_rows, val_rows, model_config)
+    advice, _ = choose_thresholds(val_rows, predict_up(classifier, val_rows), eval_config, interval)
+    return model, classifier, regressor, advice
 
 
 def _upload_report(folder: Path, version: str) -> None:

@@ -88,3 +88,58 @@ def test_an_empty_slice_is_a_clear_error(new_database: Callable[[], str]) -> Non
     url, _ = _marts(new_database)
     with pytest.raises(KlinehouseError, match="no labelled rows in the marts for spot 4h"):
         load_matrix(DatasetSpec(interval="4h"), url=url)
+
+
+def test_saved_pools_fit_the_same_models_after_the_features_are_dropped(
+    new_database: Callable[[], str],
+) -> None:
+    from training import pools
+
+    url, _ = _marts(new_database)
+    frame = labelled(load_dataset(DatasetSpec(), url=url))
+    matrix = load_matrix(DatasetSpec(), url=url)
+    fit, val = matrix.holdout(fraction=0.2, gap_bars=5)
+    expected_c = fit_classifier_quantized(matrix, fit, val, CONFIG)
+    expected_r = fit_regressor_quantized(matrix, fit, val, CONFIG)
+    with pools.quantized_files(matrix, fit, val, [matrix.up, matrix.log_return]) as (c, r):
+        matrix.drop_features()
+        assert not matrix.has_features and matrix.numeric.nbytes == 0
+        classifier, regressor = pools.classifier(CONFIG), pools.regressor(CONFIG)
+        pools.fit_from_files(classifier, c, CONFIG)
+        pools.fit_from_files(regressor, r, CONFIG)  # on the classifier's fit pool's borders
+    assert classifier.tree_count_ == expected_c.tree_count_
+    np.testing.assert_allclose(predict_up(classifier, frame), predict_up(expected_c, frame))
+    np.testing.assert_allclose(
+        predict_return(regressor, frame), predict_return(expected_r, frame), atol=1e-9
+    )
+    with pytest.raises(RuntimeError, match="features were dropped"):
+        pools.fit_pools(matrix, fit, val, matrix.up)
+
+
+def test_fit_frame_gives_the_frame_models_of_every_label() -> None:
+    """What the folds and the final fit use: one matrix, every label's pools on the same
+    borders, the models `fit_regressor` / `fit_classifier` fit on `holdout`'s frames."""
+    from training.folds import holdout
+    from training.pools import fit_frame
+
+    frame = labelled(
+        synthetic.frame(bars=300, symbols=("ETHUSDT", "BTCUSDT"), signal=1.0),
+        (LABEL_CLASS, LABEL_RETURN, "target_up_4"),
+    )
+    fits = fit_frame(frame, [LABEL_CLASS, "target_up_4"], CONFIG, fraction=0.2, gap_bars=5)
+    fit_rows, val_rows = holdout(frame, fraction=0.2, gap_bars=5)
+    assert (fits.fit.stop, frame.height - fits.validation.start) == (
+        fit_rows.height,
+        val_rows.height,
+    )
+    for label in (LABEL_CLASS, "target_up_4"):
+        reference = fit_classifier(fit_rows, val_rows, CONFIG, label=label)
+        assert fits.classifiers[label].tree_count_ == reference.tree_count_
+        np.testing.assert_allclose(
+            predict_up(fits.classifiers[label], frame), predict_up(reference, frame), atol=1e-6
+        )
+    np.testing.assert_allclose(
+        predict_return(fits.regressor, frame),
+        predict_return(fit_regressor(fit_rows, val_rows, CONFIG), frame),
+        atol=1e-6,
+    )
