@@ -18,6 +18,7 @@ import psycopg
 from inference import missing
 from inference.advice import ranked_advice
 from inference.champion import ChampionHolder, ChampionModel
+from inference.coalesce import FeatureReads
 from inference.convert import candle_from_row
 from inference.errors import precondition
 from inference.listener import NotifyListener
@@ -173,6 +174,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.champion = champion
         self.listener = listener
         self.predictions = Predictor()
+        self.reads = FeatureReads(store)  # concurrent GetPrediction calls share a read
 
     def _model(self, series: Series) -> ChampionModel:
         """The champion of the request's (market, interval)."""
@@ -202,10 +204,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> prediction_service_pb2.GetPredictionResponse:
         series = parse_series(request.market, request.interval)
         symbol = parse_symbol(request.symbol)
-        _, preds = await self._predict(series, [symbol], deadline(context))
-        if not preds:
+        model = self._model(series)
+        row = await self.reads.latest(series, symbol, deadline(context))
+        if row is None:
             raise await missing.no_features(self.store, series, symbol)
-        return prediction_service_pb2.GetPredictionResponse(prediction=preds[0])
+        (prediction,) = self.predictions(model, [row], series)
+        return prediction_service_pb2.GetPredictionResponse(prediction=prediction)
 
     @stream
     async def StreamPredictions(
