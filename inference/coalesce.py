@@ -9,7 +9,9 @@ Never stale: every call is answered from a read that started after the call arri
 (a batch only takes calls before its read starts), so a candle committed, or revised,
 before the call is always in its answer, whichever writer committed it, without any
 notification. A read's failure is every caller's failure in its batch (the same
-status each would have had alone).
+status each would have had alone). One read per series at a time: under a busy pool
+the next batch waits for the read before it, then for a connection (up to the longest
+deadline among its callers).
 """
 
 from __future__ import annotations
@@ -74,8 +76,7 @@ class FeatureReads:
         queue = self._waiting[series]
         try:
             while queue:
-                batch = queue[0]
-                del queue[0]
+                batch = queue.pop(0)
                 self.reads += 1
                 try:
                     rows = await self._store.latest_features(
