@@ -1,7 +1,8 @@
 """Thin servicers of klinehouse.v1 (in the style of grpc's examples): each RPC parses
 its request into typed values, calls the store, the predictor and the advice of this
 package, and builds the proto answer. Failures become statuses in `inference.status`;
-the predictions and their cache live in `inference.predictor`, the advice rule in
+the predictions and their cache live in `inference.predictor`, the reads shared by
+GetPrediction calls in flight in `inference.coalesce`, the advice rule in
 `inference.advice`, the reasons for an empty answer in `inference.missing`.
 """
 
