@@ -175,7 +175,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.champion = champion
         self.listener = listener
         self.predictions = Predictor()
-        self.reads = FeatureReads(store)  # concurrent GetPrediction calls share a read
+        self.feature_reads = FeatureReads(store)  # GetPrediction calls in flight share one
 
     def _model(self, series: Series) -> ChampionModel:
         """The champion of the request's (market, interval)."""
@@ -206,7 +206,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         series = parse_series(request.market, request.interval)
         symbol = parse_symbol(request.symbol)
         model = self._model(series)
-        row = await self.reads.latest(series, symbol, deadline(context))
+        row = await self.feature_reads.latest(series, symbol, deadline(context))
         if row is None:
             raise await missing.no_features(self.store, series, symbol)
         (prediction,) = self.predictions(model, [row], series)

@@ -213,7 +213,7 @@ def test_concurrent_predictions_share_reads_yet_see_every_commit_at_once(
     register(owner_url, "m1", buy=0.0, sell=0.0, quality=0.01)
     wait_for_version(stub, "m1")
     assert server.service is not None
-    reads = server.service.predictions.reads
+    reads = server.service.predictions.feature_reads
     eth = pb.GetPredictionRequest(symbol="ETHUSDT", interval="1h")
 
     before = reads.reads
