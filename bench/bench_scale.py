@@ -14,8 +14,9 @@ timed apart). Per size it measures:
 2. `dbt run --full-refresh` rows of raw per second;
 3. `dbt run` after one new bar per series (wall and dbt's per-model SQL time);
 4. serving (`klinehouse serve` against a bare grpc.aio echo of the same message sizes,
-   bench/bench_grpc.py's echo server): GetPrediction p50/p99 with 1 and 32 calls in
-   flight, GetAdvice over every series (a 1m champion: the native series served fresh);
+   bench/bench_grpc.py's echo server, the two loaded in alternating rounds): GetPrediction
+   p50/p99 with 1 and 32 calls in flight, GetAdvice over every series (a 1m champion: the
+   native series served fresh);
 5. `klinehouse validate --since 1d` (expectations.gate.validate, the data's clock);
 6. the training read of one month of 1h rows (training.dataset.load_dataset).
 
@@ -187,40 +188,75 @@ def measure_training_read(url: str, fig: Figures, bars: int) -> None:
     fig.put("training read rows", frame.height)
 
 
-async def _load(
+@dataclass
+class Samples:
+    """One load case's call latencies (s), failed calls and seconds of load."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: Samples) -> None:
+        self.latencies += other.latencies
+        self.errors += other.errors
+        self.seconds += other.seconds
+
+    def summary(self) -> dict[str, float]:
+        lat = self.latencies
+        q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+        rps = len(lat) / self.seconds
+        return {"rps": rps, "p50": q[49] * 1e3, "p99": q[98] * 1e3, "errors": self.errors}
+
+
+async def _samples(
     address: str, method: str, request: bytes, seconds: float, concurrency: int
-) -> dict[str, float]:
+) -> Samples:
     """bench_grpc.load's loop, counting failed calls instead of stopping at the first."""
     import grpc
 
-    latencies: list[float] = []
-    errors = 0
+    out = Samples()
     async with grpc.aio.insecure_channel(address) as ch:
         call = ch.unary_unary(method)
         await call(request, timeout=30)  # warm-up
         stop = time.perf_counter() + seconds
 
         async def worker() -> None:
-            nonlocal errors
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
                 try:
                     await call(request, timeout=30)
                 except grpc.aio.AioRpcError:
-                    errors += 1
+                    out.errors += 1
                     continue
-                latencies.append(time.perf_counter() - t0)
+                out.latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50": q[49] * 1e3,
-        "p99": q[98] * 1e3,
-        "errors": errors,
-    }
+        out.seconds = time.perf_counter() - t0
+    return out
+
+
+async def _load(
+    address: str, method: str, request: bytes, seconds: float, concurrency: int
+) -> dict[str, float]:
+    return (await _samples(address, method, request, seconds, concurrency)).summary()
+
+
+ROUNDS = 5  # a service and its echo take turns: the machine's load swings hit both alike
+
+
+def _paired_load(
+    ours: tuple[str, str, bytes], echo: tuple[str, str, bytes], seconds: float, concurrency: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """`seconds` of load on each of `ours` and `echo` (address, method, request), in
+    ROUNDS alternating turns: the ratio compares the two under the same conditions."""
+    totals = Samples(), Samples()
+    for _ in range(ROUNDS):
+        for total, (address, method, request) in zip(totals, (ours, echo), strict=True):
+            total.add(
+                asyncio.run(_samples(address, method, request, seconds / ROUNDS, concurrency))
+            )
+    return totals[0].summary(), totals[1].summary()
 
 
 def _same_database(other: str, url: str) -> str:
@@ -340,8 +376,12 @@ def measure_serving(
         fig.put("GetAdvice symbols ranked", ranked)
         echo_req = (b"%08d" % p_size).ljust(len(predict), b"\0")
         for flight in (1, 32):
-            r = asyncio.run(_load(ours_addr, p_method, predict, seconds, flight))
-            e = asyncio.run(_load(echo_addr, "/bench.Echo/Unary", echo_req, seconds, flight))
+            r, e = _paired_load(
+                (ours_addr, p_method, predict),
+                (echo_addr, "/bench.Echo/Unary", echo_req),
+                seconds,
+                flight,
+            )
             fig.put(f"GetPrediction p50 ms ({flight})", r["p50"])
             fig.put(f"GetPrediction p99 ms ({flight})", r["p99"])
             fig.put(f"GetPrediction req/s ({flight})", r["rps"])

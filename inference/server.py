@@ -116,8 +116,9 @@ class Service:
         candle_service_pb2_grpc.add_CandleServiceServicer_to_server(
             CandleServicer(self.store, self.listener, reads), self.server
         )
+        self.predictions = PredictionServicer(self.store, self.champion, self.listener, reads)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self.store, self.champion, self.listener, reads), self.server
+            self.predictions, self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

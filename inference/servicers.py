@@ -1,7 +1,8 @@
 """Thin servicers of klinehouse.v1 (in the style of grpc's examples): each RPC parses
 its request into typed values, calls the store, the predictor and the advice of this
 package, and builds the proto answer. Failures become statuses in `inference.status`;
-the predictions and their cache live in `inference.predictor`, the advice rule in
+the predictions and their cache live in `inference.predictor`, the reads shared by
+GetPrediction calls in flight in `inference.coalesce`, the advice rule in
 `inference.advice`, the reasons for an empty answer in `inference.missing`.
 """
 
@@ -19,6 +20,7 @@ import psycopg
 from inference import missing
 from inference.advice import ranked_advice
 from inference.champion import ChampionHolder, ChampionModel
+from inference.coalesce import FeatureReads
 from inference.convert import candle_from_row
 from inference.errors import precondition
 from inference.listener import NotifyListener
@@ -197,6 +199,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.listener = listener
         self.reads = reads  # the streams' reads go through its gate
         self.predictions = Predictor()
+        self.feature_reads = FeatureReads(store)  # GetPrediction calls in flight share one
 
     def _model(self, series: Series) -> ChampionModel:
         """The champion of the request's (market, interval)."""
@@ -226,10 +229,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> prediction_service_pb2.GetPredictionResponse:
         series = parse_series(request.market, request.interval)
         symbol = parse_symbol(request.symbol)
-        _, preds = await self._predict(series, [symbol], deadline(context))
-        if not preds:
+        model = self._model(series)
+        row = await self.feature_reads.latest(series, symbol, deadline(context))
+        if row is None:
             raise await missing.no_features(self.store, series, symbol)
-        return prediction_service_pb2.GetPredictionResponse(prediction=preds[0])
+        (prediction,) = self.predictions(model, [row], series)
+        return prediction_service_pb2.GetPredictionResponse(prediction=prediction)
 
     @stream
     async def StreamPredictions(

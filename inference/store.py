@@ -17,6 +17,7 @@ down (the LISTEN connection says so) reads fail at once (`DatabaseDown`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -57,6 +58,15 @@ _BAR_SELECT = (
 def features_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
     """Rows of `latest_features` as the frame the champion's predict() takes."""
     return pl.DataFrame(rows, schema=feature_schema(FEATURE_KEYS), orient="row")
+
+
+@functools.lru_cache(maxsize=1024)
+def _features(
+    bars: tuple[tuple[Any, ...], ...], interval: str, btc_log_return_1: float | None
+) -> tuple[float | None, ...]:
+    """`newest_features` of a series' last bars as read (a pure function of them: the
+    calls that read the same bars until the next one closes compute them once)."""
+    return newest_features([Bar(*b) for b in bars], interval, btc_log_return_1)
 
 
 class PoolExhausted(TimeoutError):
@@ -308,18 +318,18 @@ class Store:
         a series lags BTCUSDT by more than the lookback, or BTCUSDT has a gap there)."""
         asked = None if symbols is None else [*symbols, *([] if BTC in symbols else [BTC])]
         (rows,) = await self.fetch_all([self._bars_query(series, asked)], timeout=timeout)
-        bars: dict[str, list[Bar]] = {}
-        for symbol, *values in rows:
-            bars.setdefault(symbol, []).append(Bar(*values))
+        bars: dict[str, list[tuple[Any, ...]]] = {}  # (open_us, high, low, close, ...) newest first
+        for row in rows:
+            bars.setdefault(row[0], []).append(row[1:])
         if len(bars) > MAX_SERIES:
             raise invalid(
                 "symbols",
                 f"{series.market} {series.interval} has more than {MAX_SERIES} series: "
                 "name the symbols to rank",
             )
-        newest = {b[0].open_us for sym, b in bars.items() if symbols is None or sym in symbols}
+        newest = {b[0][0] for sym, b in bars.items() if symbols is None or sym in symbols}
         wanted = sorted(newest | {add_bars(t, -1, series.interval) for t in newest})
-        btc_bars = [b for b in bars.get(BTC, []) if b.open_us in wanted]
+        btc_bars = [Bar(*b) for b in bars.get(BTC, []) if b[0] in wanted]
         if symbols is not None and BTC not in symbols:
             bars.pop(BTC, None)
         if wanted and len(btc_bars) < len(wanted):
@@ -328,9 +338,9 @@ class Store:
         return [
             (
                 symbol,
-                own[0].open_us,
-                *newest_features(
-                    own, series.interval, btc_return(btc_bars, own[0].open_us, series.interval)
+                own[0][0],
+                *_features(
+                    tuple(own), series.interval, btc_return(btc_bars, own[0][0], series.interval)
                 ),
             )
             for symbol, own in bars.items()

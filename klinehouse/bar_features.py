@@ -14,7 +14,6 @@ feature is None (NULL), never 0; aggregates skip NULLs.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,11 +37,18 @@ class Bar:
     taker_buy_base_volume: float | None
 
 
+# each fixed interval's length in µs (None: the calendar month 1M)
+_STEP_US: dict[str, int | None] = {
+    name: None if step is None else step // timedelta(microseconds=1)
+    for name, step in INTERVALS.items()
+}
+
+
 def add_bars(open_us: int, n: int, interval: str) -> int:
     """The open time (epoch µs) `n` bars after `open_us` (the macro's add_bars)."""
-    step = INTERVALS[interval]
+    step = _STEP_US[interval]
     if step is not None:
-        return open_us + n * int(step / timedelta(microseconds=1))
+        return open_us + n * step
     t = datetime.fromtimestamp(open_us / 1e6, UTC)
     months = t.year * 12 + t.month - 1 + n
     shifted = t.replace(year=months // 12, month=months % 12 + 1)
@@ -50,8 +56,13 @@ def add_bars(open_us: int, n: int, interval: str) -> int:
 
 
 def _stddev_samp(values: Sequence[float | None]) -> float | None:
+    """stddev_samp in two float passes (statistics.stdev's exact fractions cost a
+    millisecond per series on the serving path; the result agrees to ~1e-15)."""
     present = [v for v in values if v is not None]
-    return statistics.stdev(present) if len(present) > 1 else None
+    if len(present) < 2:
+        return None
+    mean = math.fsum(present) / len(present)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in present) / (len(present) - 1))
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -84,8 +95,9 @@ def newest_features(
     def log_return(k: int) -> float | None:
         return math.log(b[0].close / b[k].close) if has(k) else None
 
-    lr1 = [math.log(b[j].close / b[j + 1].close) if has_1_at(j) else None for j in range(len(b))]
-    change = [b[j].close - b[j + 1].close if has_1_at(j) else None for j in range(len(b))]
+    linked = [has_1_at(j) for j in range(len(b))]  # bar j's previous bar is j + 1
+    lr1 = [math.log(b[j].close / b[j + 1].close) if linked[j] else None for j in range(len(b))]
+    change = [b[j].close - b[j + 1].close if linked[j] else None for j in range(len(b))]
 
     volatility = _stddev_samp(lr1[:24]) if has(24) else None
     rsi: float | None = None

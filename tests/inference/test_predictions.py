@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
@@ -199,6 +200,54 @@ def test_stream_predictions_sends_one_when_a_bar_closes(
     call.cancel()
     assert second.feature_open_time.ToDatetime(tzinfo=UTC) == new_bar
     assert second.model_version == "m1"
+
+
+def test_concurrent_predictions_share_reads_yet_see_every_commit_at_once(
+    predicting: tuple[str, ServerThread],
+) -> None:
+    """Calls in flight share one read of the features (inference.coalesce), and a call
+    made after a commit is answered from a read that saw it, whichever writer committed
+    (here the loader: no NOTIFY) and while other calls keep reads in flight."""
+    owner_url, server = predicting
+    stub = stub_of(server)
+    register(owner_url, "m1", buy=0.0, sell=0.0, quality=0.01)
+    wait_for_version(stub, "m1")
+    assert server.service is not None
+    reads = server.service.predictions.feature_reads
+    eth = pb.GetPredictionRequest(symbol="ETHUSDT", interval="1h")
+
+    before = reads.reads
+    answers = [f.result() for f in [stub.GetPrediction.future(eth, timeout=10) for _ in range(32)]]
+    served = {(a.prediction.p_up, a.prediction.feature_open_time.ToMicroseconds()) for a in answers}
+    assert len(served) == 1  # the same bar's prediction to every call (ages differ)
+    assert reads.reads - before < 32  # shared: one read per call would make 32
+    old = answers[0].prediction
+
+    stop = threading.Event()
+
+    def keep_calling() -> None:  # reads in flight while the bars change
+        while not stop.is_set():
+            stub.GetPrediction(eth, timeout=10)
+
+    background = [threading.Thread(target=keep_calling) for _ in range(4)]
+    for thread in background:
+        thread.start()
+    try:
+        newest = FIRST_OPEN + timedelta(hours=47)
+        # the newest bar revised (close 4000.12 instead of 2047.12): its features change
+        land_candles(owner_url, candles("ETHUSDT", newest, 1, base="4000"), transform=False)
+        revised = stub.GetPrediction(eth, timeout=10).prediction
+        assert revised.feature_open_time.ToDatetime(tzinfo=UTC) == newest
+        assert (revised.p_up, revised.expected_log_return) != (old.p_up, old.expected_log_return)
+
+        new_bar = newest + timedelta(hours=1)
+        land_candles(owner_url, candles("ETHUSDT", new_bar, 1, base="4001"), transform=False)
+        newer = stub.GetPrediction(eth, timeout=10).prediction
+        assert newer.feature_open_time.ToDatetime(tzinfo=UTC) == new_bar
+    finally:
+        stop.set()
+        for thread in background:
+            thread.join(10)
 
 
 def test_demo_step_prints_advice_and_prediction_over_grpc(
