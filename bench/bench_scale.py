@@ -1,7 +1,7 @@
 """How each cost grows with the warehouse: the same measurements at several sizes, in one run.
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000000,5000000,20000000] [--series 200]
-        [--seconds 5] [--live-candles 30] [--no-serving]
+        [--seconds 5] [--live-candles 30] [--no-serving] [--refresh-only]
         [--soak 60] [--soak-subscribers 200] [--soak-loops 50] [--soak-tick 1] [--soak-only]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME) and,
@@ -138,16 +138,25 @@ def measure_load(url: str, fig: Figures, series: int, bars: int) -> None:
     fig.put("load / bare COPY", t_bare / t_load)
 
 
-def _model_seconds() -> float:
+def _model_times() -> dict[str, float]:
+    """Each model's execution time in the last dbt run (run_results.json)."""
     import json
 
     from transform.runner import target_dir
 
     results = json.loads((target_dir() / "run_results.json").read_text())["results"]
-    return float(sum(r["execution_time"] for r in results if r["unique_id"].startswith("model.")))
+    return {
+        r["unique_id"].rsplit(".", 1)[1]: float(r["execution_time"])
+        for r in results
+        if r["unique_id"].startswith("model.")
+    }
 
 
-def measure_dbt(url: str, fig: Figures, series: int, bars: int) -> None:
+def _model_seconds() -> float:
+    return sum(_model_times().values())
+
+
+def measure_dbt(url: str, fig: Figures, series: int, bars: int, incremental: bool = True) -> None:
     import psycopg
 
     from extract.load import load_frames
@@ -157,6 +166,10 @@ def measure_dbt(url: str, fig: Figures, series: int, bars: int) -> None:
     t_full, _ = _timed(lambda: run_dbt(["run", "--full-refresh"]))
     fig.put("full refresh s", t_full)
     fig.put("full refresh rows/s", rows / t_full)
+    for model, seconds in sorted(_model_times().items(), key=lambda item: -item[1]):
+        fig.put(f"full refresh {model} s", seconds)
+    if not incremental:
+        return
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")  # what autovacuum does after a build this size
     new = list(_chunks(series, 1, first=bars))
@@ -425,6 +438,7 @@ def run_size(
     live: int,
     soak: SoakSpec | None = None,
     soak_only: bool = False,
+    refresh_only: bool = False,
 ) -> Figures:
     from klinehouse.envvars import temporary_environ
     from klinehouse.settings import get_settings
@@ -440,7 +454,10 @@ def run_size(
             run_dbt(["parse"])  # dbt's imports and parse: paid before any timing
         measure_load(url, fig, series, bars)
         if not soak_only:
-            measure_dbt(url, fig, series, bars)
+            measure_dbt(url, fig, series, bars, incremental=not refresh_only)
+            if refresh_only:
+                get_settings(fresh=True)
+                return fig
             measure_validate(fig, bars)
             measure_training_read(url, fig, bars)
         if serving or soak_only:
@@ -515,6 +532,11 @@ def main() -> int:
     parser.add_argument(
         "--soak-only", action="store_true", help="load, then only the soak (no dbt, figures)"
     )
+    parser.add_argument(
+        "--refresh-only",
+        action="store_true",
+        help="load and full refresh only (no incremental run, validate, training read, serving)",
+    )
     args = parser.parse_args()
     soak = (
         SoakSpec(args.soak, args.soak_subscribers, args.soak_loops, args.soak_tick)
@@ -541,6 +563,7 @@ def main() -> int:
                 args.live_candles,
                 soak,
                 args.soak_only,
+                args.refresh_only,
             )
             for size in sizes
         ]

@@ -18,44 +18,33 @@ with on_grid as (
 
 ),
 
+{#- Everything a bar takes from the bars before it is computed in this one window pass,
+    once per bar: as expressions of the window functions here, the window aggregates
+    of `windowed` read them as plain columns (a CTE in between would be folded into
+    their arguments and recomputed for every bar of every frame). -#}
+{%- set has = {} %}
+{%- for k in [1, 4, 14, 23, 24] %}
+    {%- do has.update({k: "coalesce(lag(open_time, " ~ k ~ ") over bars = "
+                          ~ add_bars('open_time', -k, 'interval') ~ ", false)"}) %}
+{%- endfor %}
+{%- set close_change = "case when " ~ has[1] ~ " then close - lag(close, 1) over bars end" %}
 lagged as (
 
     select
         *,
-        lag(close, 1) over bars         as close_lag_1,
-        lag(close, 4) over bars         as close_lag_4,
-        lag(close, 24) over bars        as close_lag_24,
-        lag(open_time, 1) over bars     as open_time_lag_1,
-        lag(open_time, 4) over bars     as open_time_lag_4,
-        lag(open_time, 14) over bars    as open_time_lag_14,
-        lag(open_time, 23) over bars    as open_time_lag_23,
-        lag(open_time, 24) over bars    as open_time_lag_24
+        lag(close, 4) over bars                             as close_lag_4,
+        lag(close, 24) over bars                            as close_lag_24,
+        {%- for k, expression in has.items() %}
+        {{ expression }}
+                                                            as has_{{ k }},
+        {%- endfor %}
+        case when {{ has[1] }}
+            then ln(close::double precision / (lag(close, 1) over bars)::double precision) end
+                                                            as log_return_1,
+        greatest({{ close_change }}, 0)                     as gain,
+        greatest(-({{ close_change }}), 0)                  as loss
     from on_grid
     window bars as (partition by market, symbol, interval order by open_time)
-
-),
-
-contiguous as (
-
-    select
-        *,
-        coalesce(open_time_lag_1 = {{ add_bars('open_time', -1, 'interval') }}, false)   as has_1,
-        coalesce(open_time_lag_4 = {{ add_bars('open_time', -4, 'interval') }}, false)   as has_4,
-        coalesce(open_time_lag_14 = {{ add_bars('open_time', -14, 'interval') }}, false) as has_14,
-        coalesce(open_time_lag_23 = {{ add_bars('open_time', -23, 'interval') }}, false) as has_23,
-        coalesce(open_time_lag_24 = {{ add_bars('open_time', -24, 'interval') }}, false) as has_24
-    from lagged
-
-),
-
-changes as (
-
-    select
-        *,
-        case when has_1 then ln(close::double precision / close_lag_1::double precision) end
-                                                            as log_return_1,
-        case when has_1 then close - close_lag_1 end        as close_change
-    from contiguous
 
 ),
 
@@ -64,11 +53,11 @@ windowed as (
     select
         *,
         stddev_samp(log_return_1) over last_24              as log_return_1_std_24,
-        avg(greatest(close_change, 0)) over last_14         as gain_mean_14,
-        avg(greatest(-close_change, 0)) over last_14        as loss_mean_14,
+        avg(gain) over last_14                              as gain_mean_14,
+        avg(loss) over last_14                              as loss_mean_14,
         avg(volume) over last_24                            as volume_mean_24,
         stddev_samp(volume) over last_24                    as volume_std_24
-    from changes
+    from lagged
     window
         last_14 as (partition by market, symbol, interval order by open_time
                     rows between 13 preceding and current row),

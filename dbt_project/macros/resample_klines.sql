@@ -4,7 +4,14 @@
     bucket is bar_start() (date_bin, or time_bucket under TimescaleDB).
     `since`: optional SQL expression; only buckets containing it or later are built.
     `ranges`: optional incremental ranges (macro in_ranges); only the buckets of the
-    ranges of each target interval are built, from their base bars read by key. -#}
+    ranges of each target interval are built, from their base bars read by key.
+
+    Without `ranges` (the view int_klines_resampled, read by a full refresh) the base
+    bars are read once: each target is built from the complete bars of the coarsest
+    finer target whose buckets nest in its own (5m -> 15m -> 1h -> 4h -> 1d), which
+    yields the same bars as from the base bars (a bucket is complete exactly when each
+    of its nested buckets is; sums are exact numerics). With `ranges` each target reads
+    its own base bars by key. -#}
 {% macro resample_klines(relation, since=none, ranges=none) -%}
     {%- set plan = var("resample", {}) -%}
     {%- set selects = [] -%}
@@ -26,19 +33,51 @@
             null::boolean as is_ohlc_valid, null::boolean as is_zero_volume,
             null::boolean as is_close_time_short, null::text as resampled_from
     ) as nothing where false
-    {%- endif %}
+    {%- elif ranges is not none %}
     {%- for base, target in selects %}
+    {{ _resampled_bars(base, target, base, relation, since, ranges) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+    {%- else %}
+    {%- set steps = _resample_chain(plan) %}
+    with
+    {%- for step in steps %}
+    {{ step.cte }} as (
+        {{ _resampled_bars(step.base, step.target, step.source,
+                           relation if step.source == step.base else step.source_cte, since) }}
+    ){{ "," if not loop.last }}
+    {%- endfor %}
+    {%- for step in steps %}
+    select * from {{ step.cte }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+    {%- endif %}
+{%- endmacro %}
+
+{#- One target's complete buckets from the bars of `source` (the base interval's klines
+    in `relation`, filtered to valid on-grid bars, or a finer target's resampled bars):
+    first open, max high, min low, last close, summed volumes. In a complete bucket
+    the first bar opens at the bucket and the last one bar of `source` before its end. -#}
+{% macro _resampled_bars(base, target, source, relation, since=none, ranges=none) -%}
+    {%- set iv = "'" ~ target ~ "'" -%}
+    {%- set src = "'" ~ source ~ "'" -%}
+    {%- set bucket_end = add_bars('bucket', 1, iv) -%}
     select
         market,
         symbol,
         '{{ target }}'::text                                        as interval,
         bucket                                                      as open_time,
-        {{ add_bars('bucket', 1, "'" ~ target ~ "'") }} - interval '1 millisecond'
+        {{ bucket_end }} - interval '1 millisecond'
                                                                     as close_time,
-        (array_agg(open order by open_time))[1]                     as open,
+        max(open) filter (where open_time = bucket)                 as open,
         max(high)                                                   as high,
         min(low)                                                    as low,
-        (array_agg(close order by open_time desc))[1]               as close,
+        max(close) filter (where open_time = {{ add_bars(bucket_end, -1, src) }})
+                                                                    as close,
         sum(volume)                                                 as volume,
         case when count(quote_volume) = count(*) then sum(quote_volume) end
                                                                     as quote_volume,
@@ -58,20 +97,67 @@
     from (
         select *, {{ bar_start('open_time', target) }} as bucket
         from {{ relation }}
+        {%- if source == base %}
         where interval = '{{ base }}' and is_on_grid and is_ohlc_valid and not is_close_before_open
+        {%- else %}
+        where true
+        {%- endif %}
         {%- if since is not none %}
           and open_time >= {{ bar_start(since, target) }}
         {%- endif %}
         {%- if ranges is not none %}
           and {{ resample_base_filter(ranges, target) }}
         {%- endif %}
-    ) as base_bars
+    ) as source_bars
     group by market, symbol, bucket
-    having count(*) = {{ bars_between('bucket', add_bars('bucket', 1, "'" ~ target ~ "'"), "'" ~ base ~ "'") }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    having count(*) = {{ bars_between('bucket', bucket_end, src) }}
+{%- endmacro %}
+
+{#- The order targets are built in and where each reads from: [{base, target, source,
+    cte, source_cte}], finest first; source is the coarsest earlier target of the same
+    base whose bars nest in the target's (else the base). -#}
+{% macro _resample_chain(plan) -%}
+    {%- set seconds = kline_interval_seconds() -%}
+    {%- set steps = [] -%}
+    {%- for base, targets in plan.items() -%}
+        {%- set built = [] -%}
+        {%- set ordered = [] -%}
+        {%- for target in targets -%}
+            {%- do ordered.append((seconds.get(target, 31 * 86400), target)) -%}
+        {%- endfor -%}
+        {%- for _, target in ordered | sort -%}
+            {%- set ns = namespace(source=base) -%}
+            {%- for finer in built if _nests(finer, target) -%}
+                {%- set ns.source = finer -%}
+            {%- endfor -%}
+            {%- do steps.append({
+                "base": base, "target": target, "source": ns.source,
+                "cte": _resample_cte(base, target), "source_cte": _resample_cte(base, ns.source),
+            }) -%}
+            {%- do built.append(target) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(steps) }}
+{%- endmacro %}
+
+{% macro _resample_cte(base, target) -%}
+    {{ return("resampled_" ~ base ~ "_to_" ~ target) }}
+{%- endmacro %}
+
+{#- Does every bar of interval `finer` lie within one bar of `coarser` (bar_start's
+    grids: epoch-aligned, weeks from Monday 1970-01-05, months from the 1st, UTC)? -#}
+{% macro _nests(finer, coarser) -%}
+    {%- set seconds = kline_interval_seconds() -%}
+    {%- if finer not in seconds -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set origin = {"1w": 4 * 86400} -%}
+    {%- set offset = origin.get(coarser, 0) - origin.get(finer, 0) -%}
+    {%- if coarser == "1M" -%}
+        {{ return(86400 % seconds[finer] == 0 and origin.get(finer, 0) % seconds[finer] == 0) }}
+    {%- endif -%}
+    {{ return(coarser in seconds and seconds[coarser] % seconds[finer] == 0
+              and offset % seconds[finer] == 0) }}
 {%- endmacro %}
 
 {#- Base bars of the target-interval buckets in `ranges` (half-open: up to the end of
