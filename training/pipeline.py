@@ -108,6 +108,7 @@ def train(
         centre=cand.centre(chosen, fit_rows),
     )
     servable = isinstance(model, CatBoostClassifier)
+    stored = chosen if servable else cand.CANDIDATES[cand.REFERENCE]  # what is served
     if isinstance(model, CatBoostClassifier):
         classifier = model
         importance = dict(
@@ -176,6 +177,9 @@ def train(
                 data_fingerprint={k: SeriesFingerprint.model_validate(v) for k, v in fp.items()},
                 metrics=metrics,
                 artifact_uri=artifact_uri,
+                candidate=stored.name,
+                horizon_bars=stored.horizon,
+                target=stored.target(),
             ),
             url=url,
         )
