@@ -64,3 +64,18 @@ def test_predictions_name_the_champions_candidate_horizon_and_target(
         4,
         "target_beats_fee_4",
     )
+
+
+def test_the_cli_line_of_a_prediction_names_what_it_predicts() -> None:
+    from inference.client import format_prediction
+
+    p = pb.Prediction(
+        symbol="BTCUSDT",
+        interval="1h",
+        advice=pb.ADVICE_HOLD,
+        model_version="m24",
+        candidate="catboost_h24",
+        horizon_bars=24,
+        target="target_up_24",
+    )
+    assert "catboost_h24: target_up_24 over 24 bar(s)" in format_prediction(p)
