@@ -135,11 +135,17 @@ class LogisticModel:
         return self.design_of(x, frame.get_column(symbol_col).to_numpy())
 
     def design_of(self, x: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        """The design matrix of numeric rows `x` (in `features` order) and their symbols."""
-        x = (x - np.asarray(self.means)) / np.asarray(self.scales)
-        x = np.nan_to_num(x, nan=0.0)
-        onehot = np.stack([symbols == s for s in self.symbols], axis=1).astype(np.float64)
-        return np.hstack([x, onehot])
+        """The design matrix of numeric rows `x` (in `features` order) and their symbols,
+        written into one float64 array (no temporary of the matrix's size)."""
+        k = len(self.features)
+        out = np.empty((x.shape[0], k + len(self.symbols)), dtype=np.float64)
+        numeric = out[:, :k]
+        np.subtract(x, np.asarray(self.means), out=numeric)
+        numeric /= np.asarray(self.scales)
+        np.nan_to_num(numeric, copy=False, nan=0.0)
+        for j, s in enumerate(self.symbols):
+            out[:, k + j] = symbols == s
+        return out
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         z = self.design(frame) @ np.asarray(self.coefficients) + self.intercept
@@ -208,11 +214,15 @@ def logistic_shell(x: np.ndarray, symbols: np.ndarray) -> LogisticModel:
     """The standardisation and symbols of a logistic model fitted on `x` (no coefficients)."""
     # nan-aware moments by hand: a feature missing on every row (taker_buy_ratio of a
     # source without taker volumes) gets mean 0 and scale 1, i.e. a constant 0 input
-    known = ~np.isnan(x)
-    count = np.maximum(known.sum(axis=0), 1)
-    means = np.where(known, x, 0.0).sum(axis=0, dtype=np.float64) / count
-    scales = np.sqrt(np.where(known, (x - means) ** 2, 0.0).sum(axis=0, dtype=np.float64) / count)
-    scales = np.where(scales > 0, scales, 1.0)
+    # (a column at a time: temporaries of one column, never of the matrix)
+    means, scales = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    for j in range(x.shape[1]):
+        column = x[:, j].astype(np.float64)
+        column = column[~np.isnan(column)]
+        if column.size:
+            means[j] = column.mean()
+            spread = float(np.sqrt(np.mean((column - means[j]) ** 2)))
+            scales[j] = spread if spread > 0 else 1.0
     return LogisticModel(
         NUMERIC_FEATURES,
         tuple(float(v) for v in means),
