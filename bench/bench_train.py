@@ -18,9 +18,12 @@ runs, each in a fresh process so that peak memory (ru_maxrss) is its own:
    quantized to a file (`training.pools.quantized_files`), the float features dropped,
    then each fit on its label's pools alone (`training.pools.fit_from_files`).
 
-With `--candidates`, (1) and (3) train every candidate model instead: the sum of each
-candidate's fit alone on its prebuilt pool against reading the matrix once and
-fitting every candidate through the quantized path (goal <= 1.3 x).
+With `--candidates`, (1) and (3) train every candidate of `training.candidates.CANDIDATES`
+(the CatBoost pair, CatBoost on 4 and 24 bars, the fee-aware target, the logistic
+regression) on the same rows (where all their labels are known): the sum of each one's
+fit alone on its prebuilt pool (or design matrix) against reading the matrix once and
+fitting every candidate from it, CatBoost through quantized pools (goal <= 1.3 x); each
+fit's time is printed beside its fit alone.
 
 Prints, per size, wall time, CPU seconds and peak RSS, and for the quantized path the
 peak RSS of each step (read, quantize, each fit: VmHWM reset between steps); then the
@@ -43,13 +46,27 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-# the candidate models the pipeline trains today: (name, estimator, label); the
-# candidates of issue 18 items 1-3 (longer horizons, fee-aware target, logistic
-# regression) join this list when that branch is merged
-CANDIDATES = (
-    ("classifier next bar up", "classifier", "up"),
-    ("regressor next log return", "regressor", "log_return"),
-)
+
+def _fits(candidates: bool) -> list[tuple[str, str, Any]]:
+    """What `--candidates` trains, as (name, kind, candidate): every candidate of
+    `training.candidates.CANDIDATES` (kind "classifier" or "logistic"), and the reference
+    pair's regressor (kind "regressor", candidate None); without it the classifier of
+    the reference only. The baselines (majority, momentum) are two means: not timed."""
+    from training import candidates as cand
+
+    chosen = list(cand.CANDIDATES.values()) if candidates else [cand.CANDIDATES[cand.REFERENCE]]
+    fits: list[tuple[str, str, Any]] = [
+        (c.name, "logistic" if c.family == "logistic" else "classifier", c) for c in chosen
+    ]
+    if candidates:
+        fits.insert(1, (f"{cand.REFERENCE} regressor", "regressor", None))
+    return fits
+
+
+def _fee_rate() -> float:
+    from training.evaluate import EvalConfig
+
+    return float(EvalConfig().fee_rate)
 
 
 def _config(iterations: int) -> Any:
@@ -144,22 +161,39 @@ def _estimator(kind: str, config: Any) -> Any:
 
 
 def baseline(rows: int, symbols: int, iterations: int, candidates: bool, out: Any) -> None:
-    from klinehouse.features import LABEL_CLASS, LABEL_RETURN
+    from klinehouse.features import CATEGORICAL_FEATURES, LABEL_RETURN, NUMERIC_FEATURES
+    from training import candidates as cand
     from training.models import pool
 
-    data = _in_memory(rows, symbols)
-    labels = {"up": LABEL_CLASS, "log_return": LABEL_RETURN}
-    chosen = CANDIDATES if candidates else CANDIDATES[:1]
+    fits = _fits(candidates)
+    config = _config(iterations)
+    chosen = [c for _, _, c in fits if c is not None]
+    # every candidate on the same rows (those where all their labels are known)
+    data = cand.known_targets(_in_memory(rows, symbols), chosen, _fee_rate())
     fit_seconds = cpu = 0.0
-    for _name, kind, label in chosen:
-        train_pool = pool(data, labels[label])  # the matrix already in memory: not timed
-        model = _estimator(kind, _config(iterations))
-        t0, c0 = time.perf_counter(), time.process_time()
-        model.fit(train_pool)
-        fit_seconds += time.perf_counter() - t0
+    each: dict[str, float] = {}
+    for name, kind, c in fits:
+        label = LABEL_RETURN if c is None else c.target()
+        if kind == "logistic":  # its standardised design matrix in memory: not timed
+            x = data.select(NUMERIC_FEATURES).to_numpy()
+            symbol = data.get_column(CATEGORICAL_FEATURES[0]).to_numpy()
+            design = cand.logistic_shell(x, symbol).design_of(x, symbol)
+            y = data.get_column(label).to_numpy().astype("int8")
+            model = cand.logistic_estimator(seed=config.seed)
+            t0, c0 = time.perf_counter(), time.process_time()
+            model.fit(design, y)
+        else:
+            train_pool = pool(data, label)  # the matrix already in memory: not timed
+            model = _estimator(kind, config)
+            t0, c0 = time.perf_counter(), time.process_time()
+            model.fit(train_pool)
+        each[name] = time.perf_counter() - t0
+        fit_seconds += each[name]
         cpu += time.process_time() - c0
-        del train_pool
-    out.put({"total": fit_seconds, "cpu": cpu, "peak_mb": _peak_mb(), "rows": data.height})
+        del model
+    out.put(
+        {"total": fit_seconds, "cpu": cpu, "peak_mb": _peak_mb(), "rows": data.height, "each": each}
+    )
 
 
 def _timings(t0: float, t1: float, t2: float, c0: float, rows: int) -> dict[str, Any]:
@@ -189,30 +223,65 @@ def frame_path(home: str, iterations: int, out: Any) -> None:
     out.put(_timings(t0, t1, t2, c0, frame.height))
 
 
+def _known_rows(matrix: Any, targets: list[Any]) -> slice:
+    """The rows where every target is known. The synthetic series all end at the same
+    bar, so in (open_time, symbol) order those are a leading range of the matrix."""
+    import numpy as np
+
+    unknown = np.zeros(matrix.rows, dtype=bool)
+    for target in targets:
+        unknown |= np.isnan(target)
+    stop = int(np.argmax(unknown)) if unknown.any() else matrix.rows
+    if unknown[stop:].sum() != matrix.rows - stop:
+        raise SystemExit("unknown labels before the last bars: not the synthetic marts")
+    return slice(0, stop)
+
+
 def quantized_path(home: str, iterations: int, candidates: bool, out: Any) -> None:
     os.environ["KLINEHOUSE_HOME"] = home
+    from training import candidates as cand
     from training import pools
     from training.dataset import DatasetSpec
     from training.matrix import load_matrix
 
+    fits = _fits(candidates)
+    config = _config(iterations)
+    cand.logistic_estimator()  # imports scikit-learn, as the baseline has before its timing
     steps = _Steps()
     t0, c0 = time.perf_counter(), time.process_time()
-    matrix = load_matrix(DatasetSpec("spot", "1h"))
+    matrix = load_matrix(DatasetSpec("spot", "1h"))  # read once for every candidate
     steps.done("read: load_matrix")
     t1 = time.perf_counter()
-    every = slice(0, matrix.rows)
-    chosen = CANDIDATES if candidates else CANDIDATES[:1]
-    labels = [getattr(matrix, label) for _name, _kind, label in chosen]
-    # every pool quantized to a file first, then the float features dropped, then one
-    # label's pools in memory per fit (pipeline.train's final fits do the same)
-    with pools.quantized_files(matrix, every, None, labels) as files:
+    targets = {
+        name: matrix.log_return if c is None else cand.matrix_target(matrix, c, _fee_rate())
+        for name, _, c in fits
+    }
+    rows = _known_rows(matrix, list(targets.values()))
+    each: dict[str, float] = {}
+    # the logistic challenger reads the float features; then every CatBoost pool is
+    # quantized to a file, the features dropped, and one label's pools held per fit
+    # (pipeline.train's final fits do the same)
+    for name, kind, c in fits:
+        if kind == "logistic":
+            f0 = time.perf_counter()
+            cand.fit_logistic_matrix(
+                matrix, rows, targets[name], label=c.target(), seed=config.seed
+            )
+            each[name] = time.perf_counter() - f0
+            steps.done(f"fit {name}")
+    boosted = [(name, kind) for name, kind, _ in fits if kind != "logistic"]
+    q0 = time.perf_counter()
+    with pools.quantized_files(matrix, rows, None, [targets[n] for n, _ in boosted]) as files:
+        each["quantize (shared)"] = time.perf_counter() - q0
         steps.done("quantize to files")
         matrix.drop_features()
-        for (_name, kind, _label), saved in zip(chosen, files, strict=True):
-            pools.fit_from_files(_estimator(kind, _config(iterations)), saved, _config(iterations))
-            steps.done(f"fit {kind}")
+        for (name, kind), saved in zip(boosted, files, strict=True):
+            f0 = time.perf_counter()
+            pools.fit_from_files(_estimator(kind, config), saved, config)
+            each[name] = time.perf_counter() - f0
+            steps.done(f"fit {name}")
     t2 = time.perf_counter()
-    out.put({**_timings(t0, t1, t2, c0, matrix.rows), **steps.result()})
+    out.put({**_timings(t0, t1, t2, c0, rows.stop), "each": each, **steps.result()})
 
 
 def _in_child(target: Any, *args: Any) -> dict[str, Any]:
@@ -298,6 +367,10 @@ def _print_size(rows: int, best: dict[str, dict[str, Any]], args: Any) -> None:
         if name not in best:
             continue
         r = best[name]
+        if "each" in r and args.candidates:
+            print("  " + ", ".join(
+                f"{k} {base['each'][k]:.1f}s -> {v:.1f}s" for k, v in r["each"].items()
+            ))  # fmt: skip
         print(
             f"  {name:<10} read {r['read']:6.2f}s + fit(s) {r['fit']:7.2f}s = {r['total']:7.2f}s"
             f"  CPU {r['cpu']:6.1f}s  peak RSS {r['peak_mb']:6.0f} MB"

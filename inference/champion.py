@@ -34,6 +34,9 @@ class ChampionModel(Protocol):
     version: str
     buy_threshold: float
     sell_threshold: float
+    candidate: str  # what it predicts: which candidate, how many bars ahead, which target
+    horizon_bars: int
+    target: str
 
     def predict(self, features: pl.DataFrame) -> pl.DataFrame: ...
 

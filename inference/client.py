@@ -192,7 +192,8 @@ def format_prediction(p: prediction_service_pb2.Prediction) -> str:
     return (
         f"{p.symbol:<12} {p.interval:<4} {ADVICE_NAMES[p.advice]:<4}  P(up)={p.p_up:.4f}  "
         f"E[log r]={p.expected_log_return:+.6f}  bar {opened} UTC (age {age}){stale}  "
-        f"model {p.model_version} (buy>={p.buy_threshold:.3f}, sell<={p.sell_threshold:.3f})"
+        f"model {p.model_version} (buy>={p.buy_threshold:.3f}, sell<={p.sell_threshold:.3f};"
+        f" {p.candidate}: {p.target} over {p.horizon_bars} bar(s))"
     )
 
 

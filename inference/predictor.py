@@ -76,6 +76,9 @@ class Predictor:
                     stale=age > 2 * step,
                     buy_threshold=model.buy_threshold,
                     sell_threshold=model.sell_threshold,
+                    candidate=model.candidate,
+                    horizon_bars=model.horizon_bars,
+                    target=model.target,
                 )
             )
         return result

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import polars as pl
@@ -33,6 +33,7 @@ from klinehouse.features import (
     label_class,
     label_return,
 )
+from training.matrix import TrainingMatrix
 from training.model_config import ModelConfig
 from training.models import fit_classifier, predict_up
 
@@ -130,12 +131,21 @@ class LogisticModel:
 
     def design(self, frame: pl.DataFrame) -> np.ndarray:
         x = frame.select(pl.col(c).cast(pl.Float64) for c in self.features).to_numpy()
-        x = (x - np.asarray(self.means)) / np.asarray(self.scales)
-        x = np.nan_to_num(x, nan=0.0)
         (symbol_col,) = CATEGORICAL_FEATURES
-        symbols = frame.get_column(symbol_col).to_numpy()
-        onehot = np.stack([symbols == s for s in self.symbols], axis=1).astype(np.float64)
-        return np.hstack([x, onehot])
+        return self.design_of(x, frame.get_column(symbol_col).to_numpy())
+
+    def design_of(self, x: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The design matrix of numeric rows `x` (in `features` order) and their symbols,
+        written into one float64 array (no temporary of the matrix's size)."""
+        k = len(self.features)
+        out = np.empty((x.shape[0], k + len(self.symbols)), dtype=np.float64)
+        numeric = out[:, :k]
+        np.subtract(x, np.asarray(self.means), out=numeric)
+        numeric /= np.asarray(self.scales)
+        np.nan_to_num(numeric, copy=False, nan=0.0)
+        for j, s in enumerate(self.symbols):
+            out[:, k + j] = symbols == s
+        return out
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         z = self.design(frame) @ np.asarray(self.coefficients) + self.intercept
@@ -152,35 +162,93 @@ class LogisticModel:
         }
 
 
-def fit_logistic(fit: pl.DataFrame, label: str, *, c: float = 0.1, seed: int = 0) -> LogisticModel:
+LOGISTIC_C = 0.1  # the L2 penalty's inverse strength
+LOGISTIC_MAX_ITER = 500
+
+
+def fit_logistic(
+    fit: pl.DataFrame, label: str, *, c: float = LOGISTIC_C, seed: int = 0
+) -> LogisticModel:
+    x = fit.select(pl.col(n).cast(pl.Float64) for n in NUMERIC_FEATURES).to_numpy()
+    (symbol_col,) = CATEGORICAL_FEATURES
+    y = fit.get_column(label).cast(pl.Int8).to_numpy()
+    return fit_logistic_arrays(
+        x, fit.get_column(symbol_col).to_numpy(), y, label=label, c=c, seed=seed
+    )
+
+
+def logistic_estimator(*, c: float = LOGISTIC_C, seed: int = 0) -> Any:
+    """The scikit-learn estimator `fit_logistic` fits (unfitted)."""
     from sklearn.linear_model import LogisticRegression
 
-    x = fit.select(pl.col(n).cast(pl.Float64) for n in NUMERIC_FEATURES).to_numpy()
-    # nan-aware moments by hand: a feature missing on every row (taker_buy_ratio of a
-    # source without taker volumes) gets mean 0 and scale 1, i.e. a constant 0 input
-    known = ~np.isnan(x)
-    count = np.maximum(known.sum(axis=0), 1)
-    means = np.where(known, x, 0.0).sum(axis=0) / count
-    scales = np.sqrt(np.where(known, (x - means) ** 2, 0.0).sum(axis=0) / count)
-    scales = np.where(scales > 0, scales, 1.0)
-    (symbol_col,) = CATEGORICAL_FEATURES
-    symbols = tuple(sorted(fit.get_column(symbol_col).unique().to_list()))
-    shell = LogisticModel(
-        NUMERIC_FEATURES, tuple(means.tolist()), tuple(scales.tolist()), symbols, (), 0.0
-    )
-    y = fit.get_column(label).cast(pl.Int8).to_numpy()
+    return LogisticRegression(C=c, max_iter=LOGISTIC_MAX_ITER, random_state=seed)
+
+
+def fit_logistic_arrays(
+    x: np.ndarray,
+    symbols: np.ndarray,
+    y: np.ndarray,
+    *,
+    label: str,
+    c: float = LOGISTIC_C,
+    seed: int = 0,
+) -> LogisticModel:
+    """`fit_logistic` on numeric rows `x` (`NUMERIC_FEATURES` order), their symbols and 0/1
+    labels `y` (`label` names them in errors)."""
+    shell = logistic_shell(x, symbols)
     if len(np.unique(y)) < 2:
         raise KlinehouseError(f"{label} takes one value only on the fit rows: nothing to learn")
-    model = LogisticRegression(C=c, max_iter=500, random_state=seed)
-    model.fit(shell.design(fit), y)
+    model = logistic_estimator(c=c, seed=seed)
+    model.fit(shell.design_of(x, symbols), y)
     return LogisticModel(
         shell.features,
         shell.means,
         shell.scales,
-        symbols,
+        shell.symbols,
         tuple(float(v) for v in model.coef_[0]),
         float(model.intercept_[0]),
     )
+
+
+def logistic_shell(x: np.ndarray, symbols: np.ndarray) -> LogisticModel:
+    """The standardisation and symbols of a logistic model fitted on `x` (no coefficients)."""
+    # nan-aware moments by hand: a feature missing on every row (taker_buy_ratio of a
+    # source without taker volumes) gets mean 0 and scale 1, i.e. a constant 0 input
+    # (a column at a time: temporaries of one column, never of the matrix)
+    means, scales = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    for j in range(x.shape[1]):
+        column = x[:, j].astype(np.float64)
+        column = column[~np.isnan(column)]
+        if column.size:
+            means[j] = column.mean()
+            spread = float(np.sqrt(np.mean((column - means[j]) ** 2)))
+            scales[j] = spread if spread > 0 else 1.0
+    return LogisticModel(
+        NUMERIC_FEATURES,
+        tuple(float(v) for v in means),
+        tuple(float(v) for v in scales),
+        tuple(sorted({str(s) for s in np.unique(symbols)})),
+        (),
+        0.0,
+    )
+
+
+def matrix_target(matrix: TrainingMatrix, candidate: Candidate, fee_rate: float) -> np.ndarray:
+    """`candidate`'s target on the matrix's rows, float32 0/1 with NaN where unknown: the
+    column `known_targets` gives a frame, for the quantized fit path."""
+    if not candidate.fee_aware:
+        return matrix.label(candidate.target())
+    r = matrix.label(label_return(candidate.horizon))
+    return np.where(np.isnan(r), np.nan, r > fee_threshold(fee_rate)).astype(np.float32)
+
+
+def fit_logistic_matrix(
+    matrix: TrainingMatrix, rows: slice, target: np.ndarray, *, label: str, seed: int = 0
+) -> LogisticModel:
+    """`fit_logistic` on a range of the matrix's rows, `target` one of `matrix_target`'s."""
+    symbols = np.asarray(matrix.symbols, dtype=object)[matrix.symbol[rows]]
+    y = target[rows].astype(np.int8)
+    return fit_logistic_arrays(matrix.numeric[rows], symbols, y, label=label, seed=seed)
 
 
 # ---------------------------------------------------------------- one interface

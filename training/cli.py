@@ -151,11 +151,18 @@ def list_cmd(limit: int, market: str | None, interval: str | None) -> None:
     for r in rows:
         pairs.setdefault((r.market, r.interval), []).append(r)
     for (pair_market, pair_interval), models_of_pair in pairs.items():
-        champion = next((r.version for r in models_of_pair if r.status == "champion"), None)
-        click.echo(f"{pair_market} {pair_interval}: champion {champion or 'none'}")
+        champion = next((r for r in models_of_pair if r.status == "champion"), None)
+        served = (
+            f"{champion.version}, predicting {champion.target} {champion.horizon_bars} bar(s)"
+            f" ahead ({champion.candidate})"
+            if champion
+            else "none"
+        )
+        click.echo(f"{pair_market} {pair_interval}: champion {served}")
         for r in models_of_pair:
             click.echo(
                 f"  {r.version}  {r.status:<10}  {len(r.symbols)} symbols"
+                f"  {r.candidate} ({r.target}, {r.horizon_bars} bar{'s' * (r.horizon_bars > 1)})"
                 f"  logloss {r.metrics.classifier.log_loss:.5f}"
                 f"  net {r.metrics.backtest.model.net_return:+.2%}"
                 f"  {r.status_reason[:80]}"

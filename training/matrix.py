@@ -5,7 +5,8 @@ reads, without a float64 copy of the matrix in polars, pandas or CatBoost.
 `marts.candle_labels` (the query of `training.dataset`) through `COPY … TO STDOUT`
 in chunks of ~32 MB, each parsed and written at once into arrays allocated for the
 whole set (counted first): float32 numeric features, int16 symbol codes, int64
-open times and float32 labels — about 60 bytes a row. Only one chunk exists as a
+open times and float32 labels (the next bar's, and those over 4 and 24 bars the
+other candidates predict, NaN where unknown) — about 80 bytes a row. Only one chunk exists as a
 polars frame at any time. The rows are then put in (open_time, symbol) order, one
 column at a time (a temporary of one column, never of the matrix).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -23,8 +24,11 @@ from psycopg import sql
 from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
 from klinehouse.feature_read import OPEN_TIME_US
-from klinehouse.features import LABEL_CLASS, LABEL_RETURN, NUMERIC_FEATURES
+from klinehouse.features import LABEL_CLASS, LABEL_RETURN, LABELS, NUMERIC_FEATURES
 from training.dataset import DatasetSpec, _parse, _query, copy_csv_chunks, require_marts
+
+# the labels over more than one bar (`klinehouse.features.LABELS` but the next bar's)
+LONGER_LABELS = tuple(c for c in LABELS if c not in (LABEL_CLASS, LABEL_RETURN))
 
 
 @dataclass
@@ -37,6 +41,8 @@ class TrainingMatrix:
     open_time_us: np.ndarray  # (rows,) int64 epoch microseconds
     up: np.ndarray  # (rows,) float32 0/1: target_up
     log_return: np.ndarray  # (rows,) float32: target_log_return_1
+    # LONGER_LABELS by name, (rows,) float32 each (0/1 or a log return; NaN where unknown)
+    longer: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -51,6 +57,16 @@ class TrainingMatrix:
         every pool a training needs is quantized (`training.pools.quantized_files`); the
         symbols, open times and labels stay."""
         self.numeric = np.empty((0, self.numeric.shape[1]), dtype=np.float32)
+
+    def label(self, name: str) -> np.ndarray:
+        """The label column `name` of `klinehouse.features.LABELS`."""
+        if name == LABEL_CLASS:
+            return self.up
+        if name == LABEL_RETURN:
+            return self.log_return
+        if name not in self.longer:
+            raise KlinehouseError(f"the training matrix has no label {name!r}")
+        return self.longer[name]
 
     def symbol_bytes(self, rows: slice) -> np.ndarray:
         """The symbol of `rows` as CatBoost's categorical input: (n, 1) object array of
@@ -89,6 +105,11 @@ class TrainingMatrix:
             open_time_us=frame.get_column("open_time").dt.epoch("us").to_numpy(),
             up=frame.get_column(LABEL_CLASS).cast(pl.Float32).to_numpy(),
             log_return=frame.get_column(LABEL_RETURN).cast(pl.Float32).to_numpy(),
+            longer={
+                c: frame.get_column(c).cast(pl.Float32).fill_null(np.nan).to_numpy()
+                for c in LONGER_LABELS
+                if c in frame.columns
+            },
         )
 
 
@@ -109,6 +130,7 @@ class _Filler:
             open_time_us=np.empty(rows, dtype=np.int64),
             up=np.empty(rows, dtype=np.float32),
             log_return=np.empty(rows, dtype=np.float32),
+            longer={c: np.empty(rows, dtype=np.float32) for c in LONGER_LABELS},
         )
         self._codes = {s: k for k, s in enumerate(symbols)}
         self._next = 0
@@ -129,13 +151,15 @@ class _Filler:
         m.open_time_us[rows] = chunk.get_column(OPEN_TIME_US).to_numpy()
         m.up[rows] = chunk.get_column(LABEL_CLASS).cast(pl.Float32).to_numpy()
         m.log_return[rows] = chunk.get_column(LABEL_RETURN).cast(pl.Float32).to_numpy()
+        for name, column in m.longer.items():
+            column[rows] = chunk.get_column(name).cast(pl.Float32).fill_null(np.nan).to_numpy()
 
     def finish(self) -> TrainingMatrix:
         if self._next != self.matrix.rows:
             raise KlinehouseError("the marts changed while the training set was read: retry")
         m = self.matrix
         order = np.lexsort((m.symbol, m.open_time_us))
-        for column in (m.symbol, m.open_time_us, m.up, m.log_return):
+        for column in (m.symbol, m.open_time_us, m.up, m.log_return, *m.longer.values()):
             column[:] = column[order]
         for j in range(m.numeric.shape[1]):  # one column's temporary at a time
             m.numeric[:, j] = m.numeric[order, j]

@@ -103,6 +103,7 @@ def train(
     )
     del known
     servable = isinstance(model, CatBoostClassifier)
+    stored = chosen if servable else cand.CANDIDATES[cand.REFERENCE]  # what is served
     if isinstance(model, CatBoostClassifier):
         importance = dict(
             zip(FEATURES, (float(v) for v in classifier.get_feature_importance()), strict=True)
@@ -161,6 +162,9 @@ def train(
                 data_fingerprint={k: SeriesFingerprint.model_validate(v) for k, v in fp.items()},
                 metrics=metrics,
                 artifact_uri=artifact_uri,
+                candidate=stored.name,
+                horizon_bars=stored.horizon,
+                target=stored.target(),
             ),
             url=url,
         )

@@ -248,6 +248,13 @@ class ModelRecord(_Record):
     data_fingerprint: dict[str, SeriesFingerprint]
     metrics: Metrics
     artifact_uri: str
+    # what the stored (served) classifier predicts: the chosen candidate when it can be
+    # served, else the reference CatBoost pair (`metrics.chosen` names the evaluated
+    # choice); its target is a column of marts.candle_labels or a fee-aware one derived
+    # from them (`training.candidates.Candidate.target`), `horizon_bars` bars ahead
+    candidate: str
+    horizon_bars: int
+    target: str
     status: str = "challenger"
     status_reason: str = ""
     created_at: datetime | None = None

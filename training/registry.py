@@ -29,9 +29,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from klinehouse import channels, lake
 from klinehouse.db import connect
 from klinehouse.errors import KlinehouseError
-from klinehouse.features import FEATURES
+from klinehouse.features import FEATURES, LABEL_CLASS, LABEL_HORIZON_BARS
 from klinehouse.settings import Settings, get_settings
 from training.backtest import Advice, Signal
+from training.candidates import REFERENCE
 from training.models import predict_return, predict_up
 from training.promotion import risk_problems
 from training.records import Metrics, ModelRecord, jsonable
@@ -155,12 +156,12 @@ PAIR = "market = %(market)s AND interval = %(interval)s"
 _COLUMNS = (
     "version, created_at, status, status_reason, promoted_at, market, interval, symbols,"
     " features, train_start, train_end, buy_threshold, sell_threshold, allow_short, fee_rate,"
-    " seed, code_version, data_fingerprint, metrics, artifact_uri"
+    " seed, code_version, data_fingerprint, metrics, artifact_uri, candidate, horizon_bars, target"
 )
 _INSERTED = (
     "version, status, market, interval, symbols, features, train_start, train_end,"
     " buy_threshold, sell_threshold, allow_short, fee_rate, seed, code_version,"
-    " data_fingerprint, metrics, artifact_uri"
+    " data_fingerprint, metrics, artifact_uri, candidate, horizon_bars, target"
 )
 
 
@@ -325,6 +326,10 @@ class ChampionModel:
     trained_until: datetime | None = None
     market: str = "spot"
     interval: str = "1h"
+    # what `classifier` predicts (`ModelRecord.candidate`, `horizon_bars`, `target`)
+    candidate: str = REFERENCE
+    horizon_bars: int = LABEL_HORIZON_BARS
+    target: str = LABEL_CLASS
 
     def predict(self, features: pl.DataFrame) -> pl.DataFrame:
         """P(next bar up) and the expected next log return for each row of `features`
@@ -387,13 +392,13 @@ def load_champion(
         row = conn.execute(
             champion_query(
                 "version, buy_threshold, sell_threshold, allow_short, features,"
-                " artifact_uri, train_end"
+                " artifact_uri, train_end, candidate, horizon_bars, target"
             ),
             {"market": market, "interval": interval},
         ).fetchone()
     if row is None:
         return None
-    version, buy, sell, allow_short, features, uri, train_end = row
+    version, buy, sell, allow_short, features, uri, train_end, candidate, horizon, target = row
     if tuple(features) != tuple(FEATURES):
         raise KlinehouseError(
             f"champion {version} was trained on features {features}, this code has {list(FEATURES)}:"
@@ -414,6 +419,9 @@ def load_champion(
         trained_until=train_end,
         market=market,
         interval=interval,
+        candidate=str(candidate),
+        horizon_bars=int(horizon),
+        target=str(target),
     )
 
 

@@ -27,29 +27,29 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from klinehouse.v1 import candle_pb2 as klinehouse_dot_v1_dot_candle__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&klinehouse/v1/prediction_service.proto\x12\rklinehouse.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aklinehouse/v1/candle.proto\"\xe3\x02\n\nPrediction\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\x12\x0c\n\x04p_up\x18\x04 \x01(\x01\x12\x1b\n\x13\x65xpected_log_return\x18\x05 \x01(\x01\x12%\n\x06\x61\x64vice\x18\x06 \x01(\x0e\x32\x15.klinehouse.v1.Advice\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x35\n\x11\x66\x65\x61ture_open_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0b\x66\x65\x61ture_age\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05stale\x18\n \x01(\x08\x12\x15\n\rbuy_threshold\x18\x0b \x01(\x01\x12\x16\n\x0esell_threshold\x18\x0c \x01(\x01\"_\n\x14GetPredictionRequest\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\"F\n\x15GetPredictionResponse\x12-\n\nprediction\x18\x01 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\"d\n\x18StreamPredictionsRequest\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\"J\n\x19StreamPredictionsResponse\x12-\n\nprediction\x18\x01 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\"\\\n\x10GetAdviceRequest\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\"\xb1\x01\n\x11GetAdviceResponse\x12)\n\x06ranked\x18\x01 \x03(\x0b\x32\x19.klinehouse.v1.Prediction\x12+\n\x08\x62\x65st_buy\x18\x02 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\x12-\n\nworst_sell\x18\x03 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\x12\x15\n\rmodel_version\x18\x04 \x01(\t*R\n\x06\x41\x64vice\x12\x16\n\x12\x41\x44VICE_UNSPECIFIED\x10\x00\x12\x0e\n\nADVICE_BUY\x10\x01\x12\x0f\n\x0b\x41\x44VICE_SELL\x10\x02\x12\x0f\n\x0b\x41\x44VICE_HOLD\x10\x03\x32\xa9\x02\n\x11PredictionService\x12Z\n\rGetPrediction\x12#.klinehouse.v1.GetPredictionRequest\x1a$.klinehouse.v1.GetPredictionResponse\x12h\n\x11StreamPredictions\x12\'.klinehouse.v1.StreamPredictionsRequest\x1a(.klinehouse.v1.StreamPredictionsResponse0\x01\x12N\n\tGetAdvice\x12\x1f.klinehouse.v1.GetAdviceRequest\x1a .klinehouse.v1.GetAdviceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&klinehouse/v1/prediction_service.proto\x12\rklinehouse.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aklinehouse/v1/candle.proto\"\x9c\x03\n\nPrediction\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\x12\x0c\n\x04p_up\x18\x04 \x01(\x01\x12\x1b\n\x13\x65xpected_log_return\x18\x05 \x01(\x01\x12%\n\x06\x61\x64vice\x18\x06 \x01(\x0e\x32\x15.klinehouse.v1.Advice\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x35\n\x11\x66\x65\x61ture_open_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0b\x66\x65\x61ture_age\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05stale\x18\n \x01(\x08\x12\x15\n\rbuy_threshold\x18\x0b \x01(\x01\x12\x16\n\x0esell_threshold\x18\x0c \x01(\x01\x12\x11\n\tcandidate\x18\r \x01(\t\x12\x14\n\x0chorizon_bars\x18\x0e \x01(\r\x12\x0e\n\x06target\x18\x0f \x01(\t\"_\n\x14GetPredictionRequest\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\"F\n\x15GetPredictionResponse\x12-\n\nprediction\x18\x01 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\"d\n\x18StreamPredictionsRequest\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\"J\n\x19StreamPredictionsResponse\x12-\n\nprediction\x18\x01 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\"\\\n\x10GetAdviceRequest\x12%\n\x06market\x18\x01 \x01(\x0e\x32\x15.klinehouse.v1.Market\x12\x0f\n\x07symbols\x18\x02 \x03(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\"\xb1\x01\n\x11GetAdviceResponse\x12)\n\x06ranked\x18\x01 \x03(\x0b\x32\x19.klinehouse.v1.Prediction\x12+\n\x08\x62\x65st_buy\x18\x02 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\x12-\n\nworst_sell\x18\x03 \x01(\x0b\x32\x19.klinehouse.v1.Prediction\x12\x15\n\rmodel_version\x18\x04 \x01(\t*R\n\x06\x41\x64vice\x12\x16\n\x12\x41\x44VICE_UNSPECIFIED\x10\x00\x12\x0e\n\nADVICE_BUY\x10\x01\x12\x0f\n\x0b\x41\x44VICE_SELL\x10\x02\x12\x0f\n\x0b\x41\x44VICE_HOLD\x10\x03\x32\xa9\x02\n\x11PredictionService\x12Z\n\rGetPrediction\x12#.klinehouse.v1.GetPredictionRequest\x1a$.klinehouse.v1.GetPredictionResponse\x12h\n\x11StreamPredictions\x12\'.klinehouse.v1.StreamPredictionsRequest\x1a(.klinehouse.v1.StreamPredictionsResponse0\x01\x12N\n\tGetAdvice\x12\x1f.klinehouse.v1.GetAdviceRequest\x1a .klinehouse.v1.GetAdviceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'klinehouse.v1.prediction_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ADVICE']._serialized_start=1129
-  _globals['_ADVICE']._serialized_end=1211
+  _globals['_ADVICE']._serialized_start=1186
+  _globals['_ADVICE']._serialized_end=1268
   _globals['_PREDICTION']._serialized_start=151
-  _globals['_PREDICTION']._serialized_end=506
-  _globals['_GETPREDICTIONREQUEST']._serialized_start=508
-  _globals['_GETPREDICTIONREQUEST']._serialized_end=603
-  _globals['_GETPREDICTIONRESPONSE']._serialized_start=605
-  _globals['_GETPREDICTIONRESPONSE']._serialized_end=675
-  _globals['_STREAMPREDICTIONSREQUEST']._serialized_start=677
-  _globals['_STREAMPREDICTIONSREQUEST']._serialized_end=777
-  _globals['_STREAMPREDICTIONSRESPONSE']._serialized_start=779
-  _globals['_STREAMPREDICTIONSRESPONSE']._serialized_end=853
-  _globals['_GETADVICEREQUEST']._serialized_start=855
-  _globals['_GETADVICEREQUEST']._serialized_end=947
-  _globals['_GETADVICERESPONSE']._serialized_start=950
-  _globals['_GETADVICERESPONSE']._serialized_end=1127
-  _globals['_PREDICTIONSERVICE']._serialized_start=1214
-  _globals['_PREDICTIONSERVICE']._serialized_end=1511
+  _globals['_PREDICTION']._serialized_end=563
+  _globals['_GETPREDICTIONREQUEST']._serialized_start=565
+  _globals['_GETPREDICTIONREQUEST']._serialized_end=660
+  _globals['_GETPREDICTIONRESPONSE']._serialized_start=662
+  _globals['_GETPREDICTIONRESPONSE']._serialized_end=732
+  _globals['_STREAMPREDICTIONSREQUEST']._serialized_start=734
+  _globals['_STREAMPREDICTIONSREQUEST']._serialized_end=834
+  _globals['_STREAMPREDICTIONSRESPONSE']._serialized_start=836
+  _globals['_STREAMPREDICTIONSRESPONSE']._serialized_end=910
+  _globals['_GETADVICEREQUEST']._serialized_start=912
+  _globals['_GETADVICEREQUEST']._serialized_end=1004
+  _globals['_GETADVICERESPONSE']._serialized_start=1007
+  _globals['_GETADVICERESPONSE']._serialized_end=1184
+  _globals['_PREDICTIONSERVICE']._serialized_start=1271
+  _globals['_PREDICTIONSERVICE']._serialized_end=1568
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ ADVICE_SELL: Advice
 ADVICE_HOLD: Advice
 
 class Prediction(_message.Message):
-    __slots__ = ("market", "symbol", "interval", "p_up", "expected_log_return", "advice", "model_version", "feature_open_time", "feature_age", "stale", "buy_threshold", "sell_threshold")
+    __slots__ = ("market", "symbol", "interval", "p_up", "expected_log_return", "advice", "model_version", "feature_open_time", "feature_age", "stale", "buy_threshold", "sell_threshold", "candidate", "horizon_bars", "target")
     MARKET_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,9 @@ class Prediction(_message.Message):
     STALE_FIELD_NUMBER: _ClassVar[int]
     BUY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SELL_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_BARS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     market: _candle_pb2.Market
     symbol: str
     interval: str
@@ -49,7 +52,10 @@ class Prediction(_message.Message):
     stale: bool
     buy_threshold: float
     sell_threshold: float
-    def __init__(self, market: _Optional[_Union[_candle_pb2.Market, str]] = ..., symbol: _Optional[str] = ..., interval: _Optional[str] = ..., p_up: _Optional[float] = ..., expected_log_return: _Optional[float] = ..., advice: _Optional[_Union[Advice, str]] = ..., model_version: _Optional[str] = ..., feature_open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stale: _Optional[bool] = ..., buy_threshold: _Optional[float] = ..., sell_threshold: _Optional[float] = ...) -> None: ...
+    candidate: str
+    horizon_bars: int
+    target: str
+    def __init__(self, market: _Optional[_Union[_candle_pb2.Market, str]] = ..., symbol: _Optional[str] = ..., interval: _Optional[str] = ..., p_up: _Optional[float] = ..., expected_log_return: _Optional[float] = ..., advice: _Optional[_Union[Advice, str]] = ..., model_version: _Optional[str] = ..., feature_open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stale: _Optional[bool] = ..., buy_threshold: _Optional[float] = ..., sell_threshold: _Optional[float] = ..., candidate: _Optional[str] = ..., horizon_bars: _Optional[int] = ..., target: _Optional[str] = ...) -> None: ...
 
 class GetPredictionRequest(_message.Message):
     __slots__ = ("market", "symbol", "interval")

@@ -178,7 +178,9 @@ def test_models_list_shows_each_pairs_champion(
     owner_url, _ = served
     register(owner_url, "h1", buy=0.0, sell=0.0, quality=0.001)
     register(owner_url, "h1b", buy=0.0, sell=0.0, quality=0.01)  # retires h1
-    register(owner_url, "h4", buy=0.0, sell=0.0, quality=0.001, interval="4h")
+    register(
+        owner_url, "h4", buy=0.0, sell=0.0, quality=0.001, interval="4h", candidate="catboost_h4"
+    )
     monkeypatch.setenv("KLINEHOUSE_DATABASE_URL", owner_url)
     get_settings(fresh=True)
     try:
@@ -190,9 +192,11 @@ def test_models_list_shows_each_pairs_champion(
         get_settings(fresh=True)
     assert listed.exit_code == 0, listed.output
     lines = listed.output.splitlines()
-    assert lines[0] == "spot 1h: champion h1b"
+    assert lines[0] == "spot 1h: champion h1b, predicting target_up 1 bar(s) ahead (catboost_h1)"
     assert [line.split()[:2] for line in lines[1:3]] == [["h1b", "champion"], ["h1", "retired"]]
-    assert lines[3] == "spot 4h: champion h4" and lines[4].split()[:2] == ["h4", "champion"]
-    assert only_4h.output.splitlines()[0] == "spot 4h: champion h4"
+    h4 = "spot 4h: champion h4, predicting target_up_4 4 bar(s) ahead (catboost_h4)"
+    assert lines[3] == h4 and lines[4].split()[:2] == ["h4", "champion"]
+    assert "catboost_h4 (target_up_4, 4 bars)" in lines[4]
+    assert only_4h.output.splitlines()[0] == h4
     assert len(only_4h.output.splitlines()) == 2
     assert shown.exit_code == 0 and json.loads(shown.output)["version"] == "h4"

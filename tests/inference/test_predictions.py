@@ -26,11 +26,19 @@ from .conftest import FIRST_OPEN, candles, land_candles, serve_clone
 
 
 def register(
-    owner_url: str, version: str, *, buy: float, sell: float, quality: float, interval: str = "1h"
+    owner_url: str,
+    version: str,
+    *,
+    buy: float,
+    sell: float,
+    quality: float,
+    interval: str = "1h",
+    candidate: str = "catboost_h1",
 ) -> None:
     """Train two tiny CatBoost models and record them through the registry's own path
-    for spot `interval`; `quality` > that pair's champion's makes the promotion rule pick
-    this one."""
+    for spot `interval`, as `candidate` of training.candidates; `quality` > that pair's
+    champion's makes the promotion rule pick this one."""
+    from training.candidates import CANDIDATES
     from training.models import ModelConfig, fit_classifier, fit_regressor
     from training.synthetic import frame
 
@@ -58,6 +66,8 @@ def register(
             "buy_threshold": buy, "sell_threshold": sell, "allow_short": False,
             "fee_rate": 0.001, "seed": 42, "code_version": "test",
             "data_fingerprint": {}, "metrics": metrics, "artifact_uri": uri,
+            "candidate": candidate, "horizon_bars": CANDIDATES[candidate].horizon,
+            "target": CANDIDATES[candidate].target(),
         }),
         url=owner_url,
     )  # fmt: skip

@@ -16,6 +16,7 @@ from klinehouse.errors import KlinehouseError
 from klinehouse.features import FEATURES
 from klinehouse.settings import Settings, get_settings
 from training import registry, synthetic
+from training.candidates import CANDIDATES
 from training.dataset import DatasetSpec, load_dataset
 from training.evaluate import EvalConfig
 from training.models import ModelConfig
@@ -118,6 +119,15 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
 
     champion = registry.load_champion(marts_url)
     assert champion is not None and champion.version == result.version
+    # what it predicts: the chosen candidate's horizon and target, in the registry row too
+    chosen = CANDIDATES[result.metrics.chosen or ""]
+    assert result.metrics.servable
+    assert (champion.candidate, champion.horizon_bars, champion.target) == (
+        chosen.name,
+        chosen.horizon,
+        chosen.target(),
+    )
+    assert registry.get_model(result.version, url=marts_url).target == chosen.target()
     rows = synthetic.frame(bars=30, signal=1.0, seed=7)
     out = champion.predict(rows.select(*FEATURES, "open_time"))
     assert out.columns == ["symbol", "open_time", "p_up", "expected_log_return"]
@@ -157,6 +167,10 @@ def test_train_registers_a_servable_champion(marts_url: str, tmp_path) -> None:
     listed = runner.invoke(cli, ["models", "list"])
     assert listed.exit_code == 0, listed.output
     assert result.version in listed.output and again.version in listed.output
+    assert (
+        f"champion {result.version}, predicting {chosen.target()} {chosen.horizon} bar(s)"
+        f" ahead ({chosen.name})" in listed.output
+    )
     shown = runner.invoke(cli, ["models", "show"])
     assert shown.exit_code == 0 and json.loads(shown.output)["version"] == result.version
     refused = runner.invoke(cli, ["models", "promote", again.version])
@@ -172,5 +186,8 @@ def test_a_chosen_linear_candidate_is_recorded_and_not_served(marts_url: str, tm
     assert "logistic_h1 cannot be served" in result.reason
     doc = json.loads((result.report.parent / "metrics.json").read_text())
     assert doc["stored_classifier"] == "catboost_h1 (fallback)"
+    # the registry row says what the stored (fallback) classifier predicts
+    row = registry.get_model(result.version, url=marts_url)
+    assert (row.candidate, row.horizon_bars, row.target) == ("catboost_h1", 1, "target_up")
     assert len(doc["linear_model"]["coefficients"]) == len(doc["linear_model"]["features"]) + 3
     assert "## Candidates" in result.report.read_text()

@@ -53,7 +53,14 @@ def sql_columns(relation: str) -> list[str]:
     assert match, f"no CREATE TABLE {relation} in the migrations"
     lines = [line.split("--")[0].strip() for line in match.group(1).splitlines()]
     # column lines start with a lower-case name; CONSTRAINT / CHECK lines do not
-    return [line.split()[0] for line in lines if re.match(r"[a-z_]+\s", line)]
+    created = [line.split()[0] for line in lines if re.match(r"[a-z_]+\s", line)]
+    # and the columns later migrations add
+    added = [
+        column
+        for alter in re.findall(rf"ALTER TABLE {re.escape(relation)}\s(.*?);", text, re.DOTALL)
+        for column in re.findall(r"ADD COLUMN IF NOT EXISTS (\w+)", alter)
+    ]
+    return created + added
 
 
 def dbt_columns() -> dict[str, list[str]]:
