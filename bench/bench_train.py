@@ -369,7 +369,8 @@ def _print_size(rows: int, best: dict[str, dict[str, Any]], args: Any) -> None:
         r = best[name]
         if "each" in r and args.candidates:
             print("  " + ", ".join(
-                f"{k} {base['each'][k]:.1f}s -> {v:.1f}s" for k, v in r["each"].items()
+                f"{k} {base['each'][k]:.1f}s -> {v:.1f}s" if k in base["each"] else f"{k} {v:.1f}s"
+                for k, v in r["each"].items()
             ))  # fmt: skip
         print(
             f"  {name:<10} read {r['read']:6.2f}s + fit(s) {r['fit']:7.2f}s = {r['total']:7.2f}s"
