@@ -1,7 +1,7 @@
 """How each cost grows with the warehouse: the same measurements at several sizes, in one run.
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000000,5000000,20000000] [--series 200]
-        [--seconds 5] [--live-candles 30] [--no-serving]
+        [--seconds 5] [--live-candles 30] [--no-serving] [--dbt-only]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME) and,
 per size, a fresh migrated database holding `--series` synthetic 1m series (random
@@ -11,7 +11,8 @@ timed apart). Per size it measures:
 1. load: extract.load.load_frames (COPY straight into raw: primary key, indexes, the
    change-log trigger) against a bare COPY of the same CSV into an unindexed table;
 2. `dbt run --full-refresh` rows of raw per second;
-3. `dbt run` after one new bar per series (wall and dbt's per-model SQL time);
+3. `dbt run` after one new bar per series (wall, dbt's SQL time and each incremental
+   model's; `--dbt-only` stops here);
 4. serving (`klinehouse serve` against a bare grpc.aio echo of the same message sizes,
    bench/bench_grpc.py's echo server): GetPrediction p50/p99 with 1 and 32 calls in
    flight, GetAdvice over every series (a 1m champion: the native series served fresh);
@@ -44,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 CHUNK_ROWS = 1_000_000
+INCREMENTAL_MODELS = ("candles", "candle_features", "candle_labels")
 GOALS = {
     "incremental dbt run s": 1.5,
     "GetPrediction p50 ms (1)": 1.5,
@@ -129,13 +131,18 @@ def measure_load(url: str, fig: Figures, series: int, bars: int) -> None:
     fig.put("load / bare COPY", t_bare / t_load)
 
 
-def _model_seconds() -> float:
+def _model_seconds() -> dict[str, float]:
+    """Seconds of each model of the last dbt run (run_results.json)."""
     import json
 
     from transform.runner import target_dir
 
     results = json.loads((target_dir() / "run_results.json").read_text())["results"]
-    return float(sum(r["execution_time"] for r in results if r["unique_id"].startswith("model.")))
+    return {
+        r["unique_id"].rsplit(".", 1)[1]: float(r["execution_time"])
+        for r in results
+        if r["unique_id"].startswith("model.")
+    }
 
 
 def measure_dbt(url: str, fig: Figures, series: int, bars: int) -> None:
@@ -154,7 +161,10 @@ def measure_dbt(url: str, fig: Figures, series: int, bars: int) -> None:
     assert load_frames(new).inserted == series
     t_inc, _ = _timed(lambda: run_dbt(["run"]))
     fig.put("incremental dbt run s", t_inc)
-    fig.put("incremental SQL s (models)", _model_seconds())
+    models = _model_seconds()
+    fig.put("incremental SQL s (models)", sum(models.values()))
+    for model in INCREMENTAL_MODELS:
+        fig.put(f"incremental {model} s", models.get(model, float("nan")))
 
 
 def measure_validate(fig: Figures, bars: int) -> None:
@@ -303,7 +313,13 @@ def measure_serving(url: str, fig: Figures, seconds: float, bars: int, live: int
 
 
 def run_size(
-    admin_url: str, size: int, series: int, seconds: float, serving: bool, live: int
+    admin_url: str,
+    size: int,
+    series: int,
+    seconds: float,
+    serving: bool,
+    live: int,
+    dbt_only: bool = False,
 ) -> Figures:
     from klinehouse.envvars import temporary_environ
     from klinehouse.settings import get_settings
@@ -318,9 +334,10 @@ def run_size(
         run_dbt(["parse"])  # dbt's imports and parse: paid before any timing
         measure_load(url, fig, series, bars)
         measure_dbt(url, fig, series, bars)
-        measure_validate(fig, bars)
-        measure_training_read(url, fig, bars)
-        if serving:
+        if not dbt_only:
+            measure_validate(fig, bars)
+            measure_training_read(url, fig, bars)
+        if serving and not dbt_only:
             try:
                 measure_serving(url, fig, seconds, bars, live)
             except Exception as exc:  # the serving figures depend on `klinehouse serve`
@@ -378,6 +395,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per serving load case")
     parser.add_argument("--live-candles", type=int, default=30, help="commits timed, per size")
     parser.add_argument("--no-serving", action="store_true")
+    parser.add_argument(
+        "--dbt-only",
+        action="store_true",
+        help="load and dbt (full refresh, incremental) only: no validate, training, serving",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -388,7 +410,15 @@ def main() -> int:
     with private_stack("bench-scale-") as settings:
         admin = settings.require_database_url()
         figures = [
-            run_size(admin, size, args.series, args.seconds, not args.no_serving, args.live_candles)
+            run_size(
+                admin,
+                size,
+                args.series,
+                args.seconds,
+                not args.no_serving,
+                args.live_candles,
+                args.dbt_only,
+            )
             for size in sizes
         ]
     print_summary(figures)
