@@ -1,7 +1,7 @@
 """How each cost grows with the warehouse: the same measurements at several sizes, in one run.
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000000,5000000,20000000] [--series 200]
-        [--seconds 5] [--live-candles 30] [--no-serving] [--refresh-only]
+        [--seconds 5] [--live-candles 30] [--no-serving] [--refresh-only] [--dbt-only]
         [--soak 60] [--soak-subscribers 200] [--soak-loops 50] [--soak-tick 1] [--soak-only]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME) and,
@@ -12,7 +12,8 @@ timed apart). Per size it measures:
 1. load: extract.load.load_frames (COPY straight into raw: primary key, indexes, the
    change-log trigger) against a bare COPY of the same CSV into an unindexed table;
 2. `dbt run --full-refresh` rows of raw per second;
-3. `dbt run` after one new bar per series (wall and dbt's per-model SQL time);
+3. `dbt run` after one new bar per series (wall, dbt's SQL time and each incremental
+   model's; `--dbt-only` stops here);
 4. serving (`klinehouse serve` against a bare grpc.aio echo of the same message sizes,
    bench/bench_grpc.py's echo server, the two loaded in alternating rounds): GetPrediction
    p50/p99 with 1 and 32 calls in flight, GetAdvice over every series (a 1m champion: the
@@ -53,6 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 CHUNK_ROWS = 1_000_000
+INCREMENTAL_MODELS = ("candles", "candle_features", "candle_labels")
 GOALS = {
     "incremental dbt run s": 1.5,
     "GetPrediction p50 ms (1)": 1.5,
@@ -152,10 +154,6 @@ def _model_times() -> dict[str, float]:
     }
 
 
-def _model_seconds() -> float:
-    return sum(_model_times().values())
-
-
 def measure_dbt(url: str, fig: Figures, series: int, bars: int, incremental: bool = True) -> None:
     import psycopg
 
@@ -176,7 +174,10 @@ def measure_dbt(url: str, fig: Figures, series: int, bars: int, incremental: boo
     assert load_frames(new).inserted == series
     t_inc, _ = _timed(lambda: run_dbt(["run"]))
     fig.put("incremental dbt run s", t_inc)
-    fig.put("incremental SQL s (models)", _model_seconds())
+    models = _model_times()
+    fig.put("incremental SQL s (models)", sum(models.values()))
+    for model in INCREMENTAL_MODELS:
+        fig.put(f"incremental {model} s", models.get(model, float("nan")))
 
 
 def measure_validate(fig: Figures, bars: int) -> None:
@@ -439,6 +440,7 @@ def run_size(
     soak: SoakSpec | None = None,
     soak_only: bool = False,
     refresh_only: bool = False,
+    dbt_only: bool = False,
 ) -> Figures:
     from klinehouse.envvars import temporary_environ
     from klinehouse.settings import get_settings
@@ -455,7 +457,7 @@ def run_size(
         measure_load(url, fig, series, bars)
         if not soak_only:
             measure_dbt(url, fig, series, bars, incremental=not refresh_only)
-            if refresh_only:
+            if refresh_only or dbt_only:
                 get_settings(fresh=True)
                 return fig
             measure_validate(fig, bars)
@@ -537,6 +539,11 @@ def main() -> int:
         action="store_true",
         help="load and full refresh only (no incremental run, validate, training read, serving)",
     )
+    parser.add_argument(
+        "--dbt-only",
+        action="store_true",
+        help="load and dbt (full refresh, incremental) only: no validate, training, serving",
+    )
     args = parser.parse_args()
     soak = (
         SoakSpec(args.soak, args.soak_subscribers, args.soak_loops, args.soak_tick)
@@ -564,6 +571,7 @@ def main() -> int:
                 soak,
                 args.soak_only,
                 args.refresh_only,
+                args.dbt_only,
             )
             for size in sizes
         ]

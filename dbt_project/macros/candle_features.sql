@@ -95,6 +95,17 @@ features as (
         ingested_at
     from windowed
 
+),
+
+-- BTCUSDT's one-bar return per bar time, apart: the join's inner side is a small
+-- materialized set (1/S of the rows) that is hashed, or scanned per outer row when the
+-- planner expects few, never the whole features CTE once per output row.
+btc as materialized (
+
+    select market, interval, open_time, log_return_1
+    from features
+    where symbol = 'BTCUSDT'
+
 )
 
 select
@@ -115,9 +126,8 @@ select
     btc.log_return_1::double precision      as btc_log_return_1,
     f.ingested_at
 from features as f
-left join features as btc
-    on  btc.symbol = 'BTCUSDT'
-    and btc.market = f.market
+left join btc
+    on  btc.market = f.market
     and btc.interval = f.interval
     and btc.open_time = f.open_time
 {%- endmacro %}

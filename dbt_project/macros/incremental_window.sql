@@ -126,6 +126,92 @@
     {{ return(out) }}
 {%- endmacro %}
 
+{#- The symbols of each (market, interval) of `ranges` in `relation` (a mart keyed by
+    (market, symbol, interval, open_time)): {"market|interval": [symbol, ...]}. A loose
+    index scan per market (the next symbol after the last one found, then one key probe
+    per symbol and interval): O(symbols), whatever the history. -#}
+{% macro symbols_by_series(relation, ranges) -%}
+    {%- set wanted = {} -%}
+    {%- for r in ranges -%}
+        {%- do wanted.setdefault(r.market, []) -%}
+        {%- if r.interval not in wanted[r.market] -%}{%- do wanted[r.market].append(r.interval) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- set found = {} -%}
+    {%- for market, intervals in wanted.items() -%}
+        {%- set query -%}
+            with recursive symbols(symbol) as (
+                (select symbol from {{ relation }} where market = '{{ market }}'
+                 order by symbol limit 1)
+                union all
+                select (select c.symbol from {{ relation }} as c
+                        where c.market = '{{ market }}' and c.symbol > s.symbol
+                        order by c.symbol limit 1)
+                from symbols as s
+                where s.symbol is not null
+            )
+            select i.interval, string_agg(s.symbol, ',' order by s.symbol)
+            from symbols as s
+            cross join unnest(array['{{ intervals | join("', '") }}']) as i(interval)
+            -- A key probe per pair: `order by open_time limit 1` (an exists may become a
+            -- hash semi-join, a bare limit 1 a sequential scan, over the whole mart).
+            cross join lateral (
+                select c.open_time from {{ relation }} as c
+                where c.market = '{{ market }}' and c.symbol = s.symbol
+                  and c.interval = i.interval
+                order by c.open_time
+                limit 1
+            ) as probe
+            where s.symbol is not null
+            group by i.interval
+        {%- endset -%}
+        {%- for row in run_query(query).rows -%}
+            {%- do found.update({market ~ "|" ~ row[0]: row[1].split(",")}) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{%- endmacro %}
+
+{#- The same spans for every symbol `relation` holds in their market and interval, named
+    one by one (symbols_by_series), so that reads and deletes stay on the key. -#}
+{% macro with_every_symbol(ranges, relation) -%}
+    {%- if ranges is none or not ranges or not execute -%}{{ return(ranges) }}{%- endif -%}
+    {%- set symbols = symbols_by_series(relation, ranges) -%}
+    {%- set out = [] -%}
+    {%- for r in ranges -%}
+        {%- set listed = symbols.get(r.market ~ "|" ~ r.interval, []) -%}
+        {%- do out.append({
+            "market": r.market, "interval": r.interval,
+            "symbols": (listed + (r.symbols or [])) | unique | sort | list,
+            "first": r.first, "last": r.last,
+        }) -%}
+    {%- endfor -%}
+    {{ return(out) }}
+{%- endmacro %}
+
+{#- Ranges of the same market, interval and span as one, their symbols united: fewer
+    arms in the predicates, the same rows. -#}
+{% macro merge_ranges(ranges) -%}
+    {%- if ranges is none -%}{{ return(none) }}{%- endif -%}
+    {%- set merged = {} -%}
+    {%- set order = [] -%}
+    {%- for r in ranges -%}
+        {%- set key = [r.market, r.interval, r.first, r.last] | join("|") -%}
+        {%- if key not in merged -%}
+            {%- do order.append(key) -%}
+            {%- do merged.update({key: {
+                "market": r.market, "interval": r.interval, "symbols": r.symbols,
+                "first": r.first, "last": r.last,
+            }}) -%}
+        {%- elif merged[key].symbols is not none -%}
+            {%- do merged[key].update({"symbols": none if r.symbols is none
+                else (merged[key].symbols + r.symbols) | unique | sort | list}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set out = [] -%}
+    {%- for key in order -%}{%- do out.append(merged[key]) -%}{%- endfor -%}
+    {{ return(out) }}
+{%- endmacro %}
+
 {#- SQL predicate: the row (optionally `alias.`) lies in one of the ranges. -#}
 {% macro in_ranges(ranges, alias=none) -%}
     {%- set p = (alias ~ ".") if alias else "" -%}

@@ -1,16 +1,22 @@
 """An incremental run carries through whatever raw's change log names — new bars, a
 kline revised to invalid OHLC, a deleted kline — exactly as a full refresh would, and
-reads raw and the marts by key only (pg_stat_user_tables' seq_scan counters)."""
+reads raw and the marts by key only: pg_stat_user_tables' seq_scan counters, and the
+plans of the compiled increments and their pre-hook deletes, where every scan of raw or
+a mart is bounded by symbol (a BTCUSDT change names every symbol of its market and
+interval rather than reading them all by market, interval and time)."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 import psycopg
 
 from devstack.synthetic import START, random_walk_klines
-from transform.runner import run_dbt
+from transform.runner import run_dbt, target_dir
 
 MARTS = ("candles", "candle_features", "candle_labels")
 SCANNED = ("raw.binance_klines", *(f"marts.{m}" for m in MARTS))
@@ -37,6 +43,56 @@ def _seq_scans(conn: psycopg.Connection) -> dict[str, int]:
     return dict(rows)
 
 
+# One arm of macro in_ranges: `(market = '…' and interval = '…' [and symbol in (…)] and
+# open_time between …`, not reaching into the next arm.
+_ARM = re.compile(r"\((?:\w+\.)?market = '(?:(?!market = ').)*?open_time between", re.S)
+
+
+def _seq_scans_planned(plan: Any) -> list[str]:
+    """The tables of raw and the marts an EXPLAIN (FORMAT JSON, VERBOSE) plan scans in full."""
+    found: list[str] = []
+    if isinstance(plan, list):
+        for value in plan:
+            found += _seq_scans_planned(value)
+    elif isinstance(plan, dict):
+        if plan.get("Node Type") == "Seq Scan" and plan.get("Schema") in {"raw", "marts"}:
+            found.append(f"{plan['Schema']}.{plan['Relation Name']}")
+        for value in plan.values():
+            found += _seq_scans_planned(value)
+    return found
+
+
+def _increment_statements(model: str) -> dict[str, str]:
+    """The SELECT of a model's last compiled increment and its pre-hook's DELETE."""
+    (path,) = target_dir().glob(f"compiled/*/models/marts/{model}.sql")
+    select = path.read_text()
+    found = re.search(r"/\* klinehouse_increment (.*?) \*/", select, re.S)
+    assert found, f"{model}: no increment marker in its compiled SQL"
+    delete = json.loads(found.group(1))["delete"]
+    assert delete and delete != "false", f"{model}: the run was not an increment"
+    return {
+        f"{model} select": select,
+        f"{model} delete": f"DELETE FROM marts.{model} WHERE {delete}",
+    }
+
+
+def _unkeyed(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """Per statement of the last increment (every mart's SELECT and pre-hook DELETE):
+    the range arms (macro in_ranges) that name no symbol, i.e. read every series of a
+    market and interval over a span, and the full scans of raw or a mart in its plan."""
+    found = {}
+    for model in MARTS:
+        for name, statement in _increment_statements(model).items():
+            arms = re.findall(_ARM, statement)
+            assert arms, f"{name}: no key range in it?"
+            ((plan,),) = conn.execute(f"EXPLAIN (FORMAT JSON, VERBOSE) {statement}").fetchall()  # type: ignore[call-overload]
+            found[name] = [
+                *(f"no symbol in: {a[:90]}" for a in arms if "symbol in (" not in a),
+                *(f"Seq Scan of {t}" for t in _seq_scans_planned(plan)),
+            ]
+    return found
+
+
 def _minute(bar: int) -> object:
     return START + timedelta(minutes=bar)
 
@@ -51,8 +107,8 @@ def test_revised_invalid_and_deleted_klines_reach_the_marts_by_key(warehouse: st
         conn.execute("ANALYZE")  # what autovacuum does after a build this size
         before = _snapshot(conn)
 
-        # One new bar per series, ...
-        assert load_frame(random_walk_klines(SERIES, 1, first=BARS), url=warehouse).inserted == 3
+        # Five new bars per series (completing a 5m bucket: a resampled bar), ...
+        assert load_frame(random_walk_klines(SERIES, 5, first=BARS), url=warehouse).inserted == 15
         # ... Binance revising an old SYM0001USDT bar to invalid OHLC (high below close), ...
         invalid_time = _minute(5_003)
         old = history.filter(
@@ -75,6 +131,12 @@ def test_revised_invalid_and_deleted_klines_reach_the_marts_by_key(warehouse: st
         run_dbt(["run"])
         after_scans = _seq_scans(conn)
         incremental = _snapshot(conn)
+        unkeyed = _unkeyed(conn)
+
+    # Every read and delete of the increment (BTCUSDT's change included) is by symbol.
+    assert not any(unkeyed.values()), "\n".join(
+        f"{name}: {problem}" for name, problems in unkeyed.items() for problem in problems
+    )
 
     # Read by key: no mart and not raw was scanned in full by the incremental run.
     assert set(scans) == set(SCANNED)
@@ -97,5 +159,6 @@ def test_revised_invalid_and_deleted_klines_reach_the_marts_by_key(warehouse: st
     assert invalid_time - timedelta(minutes=3) not in keys(full["candles"], "SYM0001USDT", "5m")
     assert deleted_time not in keys(full["candles"], "BTCUSDT", "1m")
     assert deleted_time in keys(before["candles"], "BTCUSDT", "1m")
-    # +1 bar per series; -2 native 1m bars and the 5m, 15m, 1h, 4h, 1d buckets holding them
-    assert len(full["candle_features"]) == len(before["candle_features"]) + 3 - 2 - 2 * 5
+    # +5 1m bars and one 5m bar per series; -2 native 1m bars and the 5m, 15m, 1h, 4h, 1d
+    # buckets holding them
+    assert len(full["candle_features"]) == len(before["candle_features"]) + 3 * 6 - 2 - 2 * 5

@@ -19,8 +19,8 @@
 -- marts.candles' watermark) and the `feature_lookback_bars` bars after them are
 -- deleted and recomputed, reading `feature_lookback_bars` bars before them (the
 -- longest window), so the rows equal what a full refresh yields; a BTCUSDT change also
--- recomputes every series of its market and interval there (btc_log_return_1), found
--- through the open_time index.
+-- recomputes every series of its market and interval there (btc_log_return_1), each
+-- named (macro with_every_symbol) so that the key serves every read and the delete.
 
 {%- set lookback = var('feature_lookback_bars') %}
 
@@ -29,13 +29,14 @@ with
 {%- set changes = pending_changes(upstream='candles') %}
 {%- set changed = candle_ranges(changes.ranges) %}
 {#- A candle change reaches the features of the next `lookback` bars; a BTCUSDT change
-    those of every series of its market and interval (btc_log_return_1). -#}
+    those of every series of its market and interval (btc_log_return_1), listed from
+    marts.candles by key at compile time (this model runs after it). -#}
 {%- set btc_changed = [] %}
 {%- for r in (changed or []) if r.symbols is not none and 'BTCUSDT' in r.symbols %}
     {%- do btc_changed.append(r) %}
 {%- endfor %}
-{%- set affected = none if changed is none
-    else shift_ranges(changed + with_symbols(btc_changed, none), after=lookback) %}
+{%- set affected = none if changed is none else shift_ranges(merge_ranges(
+    changed + with_every_symbol(btc_changed, ref('candles'))), after=lookback) %}
 {%- set read = shift_ranges(affected, before=lookback) %}
 {% if is_incremental() %}
 scope as (
@@ -44,8 +45,7 @@ scope as (
     -- spans, read by key; the pre-hook deleted the affected spans from this table.
     select *
     from {{ ref('candles') }}
-    where {{ in_ranges(read) }}
-       or {{ in_ranges(with_symbols(read, ['BTCUSDT'])) }}
+    where {{ in_ranges(merge_ranges(read + with_symbols(read, ['BTCUSDT']))) }}
 
 ),
 {% else %}

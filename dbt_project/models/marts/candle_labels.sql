@@ -28,10 +28,13 @@ with
 {#- A candle change reaches its own label and those of the `lookback` bars before it. -#}
 {%- set affected = shift_ranges(candle_ranges(changes.ranges), before=lookback) %}
 {% if is_incremental() %}
-scope as (
+scope as materialized (
 
     -- The affected spans and the `lookback` bars after each, read by key; the pre-hook
-    -- deleted the affected spans from this table.
+    -- deleted the affected spans from this table. Materialized: else PostgreSQL pushes
+    -- the market and symbols common to every range of the final filter down here (they
+    -- are partition keys of the window), and a scan by market and symbols alone is the
+    -- whole mart when every series changed: it chose a sequential scan of marts.candles.
     select *
     from {{ ref('candles') }}
     where {{ in_ranges(shift_ranges(affected, after=lookback)) }}

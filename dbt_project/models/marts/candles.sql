@@ -12,9 +12,9 @@
         ],
     )
 }}
--- No (market, interval, open_time) index here: it would serve candle_features' BTCUSDT
--- branch (every symbol's spans), but the planner then also picks it for one series'
--- `order by open_time limit 1` reads (the dashboard), which must stay on the key.
+-- No (market, interval, open_time) index here: the planner would also pick it for one
+-- series' `order by open_time limit 1` reads (the dashboard), which must stay on the
+-- key; candle_features names every symbol of a BTCUSDT change instead.
 -- Clean candles: native klines with valid OHLC and close_time after open_time (the
 -- others stay visible, flagged, in staging and raw), plus bars resampled from a finer
 -- interval where no native bar exists.
@@ -44,6 +44,16 @@ resampled as (
     {{ resample_klines(ref('int_klines_deduplicated'), ranges=affected) }}
 
 ),
+
+native_keys as (
+
+    -- Every native kline (valid or not) in the same spans, read by key: what a
+    -- resampled bar yields to. Bounded here, or the anti-join below may hash all of raw.
+    select market, symbol, interval, open_time
+    from {{ ref('stg_binance__klines') }}
+    where {{ in_ranges(affected) }}
+
+),
 {% else %}
 native as (
 
@@ -57,6 +67,13 @@ native as (
 resampled as (
 
     select * from {{ ref('int_klines_resampled') }}
+
+),
+
+native_keys as (
+
+    select market, symbol, interval, open_time
+    from {{ ref('stg_binance__klines') }}
 
 ),
 {% endif %}
@@ -80,7 +97,7 @@ unioned as (
     from resampled as r
     where not exists (
         select 1
-        from {{ ref('stg_binance__klines') }} as n
+        from native_keys as n
         where n.market = r.market
           and n.symbol = r.symbol
           and n.interval = r.interval
