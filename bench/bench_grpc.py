@@ -137,6 +137,7 @@ def fill_raw(url: str, stream_candles: int, bars_1h: int) -> int:
 def register_champion(url: str, iterations: int, interval: str = "1h") -> str:
     from klinehouse.features import FEATURES
     from training import registry
+    from training.candidates import CANDIDATES, REFERENCE
     from training.models import ModelConfig, fit_classifier, fit_regressor
     from training.synthetic import frame
 
@@ -157,13 +158,15 @@ def register_champion(url: str, iterations: int, interval: str = "1h") -> str:
         # the risk conditions of training.promotion pass
         "guards": {"bootstrap": {"lower": 0.01}, "deflated_sharpe": {"probability": 0.99}},
     }
+    reference = CANDIDATES[REFERENCE]  # the CatBoost pair fitted above
     outcome = registry.record(
         registry.ModelRecord.model_validate({
             "version": version, "market": "spot", "interval": interval, "symbols": ["BTCUSDT"],
             "features": list(FEATURES), "train_start": FIRST_1M, "train_end": DAY_1H,
             "buy_threshold": 0.55, "sell_threshold": 0.45, "allow_short": False, "fee_rate": 0.001,
             "seed": 42, "code_version": "bench", "data_fingerprint": {}, "metrics": metrics,
-            "artifact_uri": uri,
+            "artifact_uri": uri, "candidate": reference.name,
+            "horizon_bars": reference.horizon, "target": reference.target(),
         }),
         url=url,
     )  # fmt: skip

@@ -1,8 +1,9 @@
 """How each cost grows with the warehouse: the same measurements at several sizes, in one run.
 
     .venv/bin/python bench/bench_scale.py [--sizes 1000000,5000000,20000000] [--series 200]
-        [--seconds 5] [--live-candles 30] [--no-serving] [--refresh-only] [--dbt-only]
-        [--soak 60] [--soak-subscribers 200] [--soak-loops 50] [--soak-tick 1] [--soak-only]
+        [--seconds 5] [--live-candles 30]
+        [--parts refresh,incremental,validate,training,serving,soak]
+        [--soak 60] [--soak-subscribers 200] [--soak-loops 50] [--soak-tick 1]
 
 Starts its own private stack (PostgreSQL + moto S3 in a temporary KLINEHOUSE_HOME) and,
 per size, a fresh migrated database holding `--series` synthetic 1m series (random
@@ -13,7 +14,7 @@ timed apart). Per size it measures:
    change-log trigger) against a bare COPY of the same CSV into an unindexed table;
 2. `dbt run --full-refresh` rows of raw per second;
 3. `dbt run` after one new bar per series (wall, dbt's SQL time and each incremental
-   model's; `--dbt-only` stops here);
+   model's);
 4. serving (`klinehouse serve` against a bare grpc.aio echo of the same message sizes,
    bench/bench_grpc.py's echo server, the two loaded in alternating rounds): GetPrediction
    p50/p99 with 1 and 32 calls in flight, GetAdvice over every series (a 1m champion: the
@@ -30,8 +31,8 @@ timed apart). Per size it measures:
    while the Committer lands the next bar of every series each `--soak-tick` seconds
    (bench/soak.py); then errors by code, every subscriber's candles checked exactly
    once and in order, GetPrediction p50/p99 and req/s, commit -> message p50/p99.
-   `--soak-only` loads the rows and runs only the soak (no dbt, validate, training
-   read or other serving figures).
+`--parts` picks what runs after the load (e.g. `--parts refresh,incremental` for dbt
+alone, `--parts soak` for the soak alone; default all).
 Prints each size's figures and, last, the ratios against the first size, with the goals.
 """
 
@@ -430,17 +431,18 @@ def _print_server_warnings(log: Path, most: int = 20) -> None:
             print(f"    {n:>6} x {line}")
 
 
+# what one size measures, in this order; the load always runs (`--parts` picks the rest)
+PARTS = ("refresh", "incremental", "validate", "training", "serving", "soak")
+
+
 def run_size(
     admin_url: str,
     size: int,
     series: int,
     seconds: float,
-    serving: bool,
     live: int,
+    parts: frozenset[str] = frozenset(PARTS),
     soak: SoakSpec | None = None,
-    soak_only: bool = False,
-    refresh_only: bool = False,
-    dbt_only: bool = False,
 ) -> Figures:
     from klinehouse.envvars import temporary_environ
     from klinehouse.settings import get_settings
@@ -452,21 +454,21 @@ def run_size(
     url = _fresh_database(admin_url, f"bench_scale_{size}")
     with temporary_environ({"KLINEHOUSE_DATABASE_URL": url}):
         get_settings(fresh=True)
-        if not soak_only:
+        if parts & {"refresh", "incremental", "validate", "training"}:
             run_dbt(["parse"])  # dbt's imports and parse: paid before any timing
         measure_load(url, fig, series, bars)
-        if not soak_only:
-            measure_dbt(url, fig, series, bars, incremental=not refresh_only)
-            if refresh_only or dbt_only:
-                get_settings(fresh=True)
-                return fig
+        if parts & {"refresh", "incremental", "validate", "training"}:
+            # the incremental run, validate and the training read need the marts built
+            measure_dbt(url, fig, series, bars, incremental="incremental" in parts)
+        if "validate" in parts:
             measure_validate(fig, bars)
+        if "training" in parts:
             measure_training_read(url, fig, bars)
-        if serving or soak_only:
+        if parts & {"serving", "soak"}:
             try:
                 measure_serving(
-                    url, fig, seconds, bars, live, series=series, soak=soak,
-                    figures=not soak_only,
+                    url, fig, seconds, bars, live, series=series,
+                    soak=soak if "soak" in parts else None, figures="serving" in parts,
                 )  # fmt: skip
             except Exception as exc:  # the serving figures depend on `klinehouse serve`
                 fig.notes.append(f"serving not measured: {type(exc).__name__}: {exc}")
@@ -526,32 +528,29 @@ def main() -> int:
     parser.add_argument("--series", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=5.0, help="per serving load case")
     parser.add_argument("--live-candles", type=int, default=30, help="commits timed, per size")
-    parser.add_argument("--no-serving", action="store_true")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"what to measure after the load, comma-separated from {','.join(PARTS)}"
+        " (validate, training and the incremental run build the marts first)",
+    )
     parser.add_argument("--soak", type=float, default=60.0, help="soak seconds per size; 0: none")
     parser.add_argument("--soak-subscribers", type=int, default=200)
     parser.add_argument("--soak-loops", type=int, default=50, help="GetPrediction loops")
     parser.add_argument("--soak-tick", type=float, default=1.0, help="seconds between commits")
-    parser.add_argument(
-        "--soak-only", action="store_true", help="load, then only the soak (no dbt, figures)"
-    )
-    parser.add_argument(
-        "--refresh-only",
-        action="store_true",
-        help="load and full refresh only (no incremental run, validate, training read, serving)",
-    )
-    parser.add_argument(
-        "--dbt-only",
-        action="store_true",
-        help="load and dbt (full refresh, incremental) only: no validate, training, serving",
-    )
     args = parser.parse_args()
+    parts = frozenset(p.strip() for p in args.parts.split(",") if p.strip())
+    if parts - set(PARTS):
+        parser.error(
+            f"--parts: unknown {', '.join(sorted(parts - set(PARTS)))}; known: {', '.join(PARTS)}"
+        )
     soak = (
         SoakSpec(args.soak, args.soak_subscribers, args.soak_loops, args.soak_tick)
         if args.soak > 0
         else None
     )
-    if args.soak_only and soak is None:
-        parser.error("--soak-only needs --soak SECONDS > 0")
+    if "soak" in parts and soak is None:
+        parts -= {"soak"}
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
     from devstack.stack.private import private_stack
@@ -566,12 +565,9 @@ def main() -> int:
                 size,
                 args.series,
                 args.seconds,
-                not args.no_serving,
                 args.live_candles,
+                parts,
                 soak,
-                args.soak_only,
-                args.refresh_only,
-                args.dbt_only,
             )
             for size in sizes
         ]
