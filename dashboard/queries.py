@@ -238,17 +238,19 @@ _BUCKET_COLUMNS = f"open_time, open, high, low, close, volume, {', '.join(_BAR_F
 _SOURCE_KEY = "market = %(market)s AND symbol = %(symbol)s AND interval = %(source)s"
 
 # Buckets of the source interval's bars between `head` and `tail` and of the series' own bars
-# before and after (where the source has no complete bar yet: the window's edges).
+# before and after (where the source has no complete bar yet: the window's edges). An edge
+# is often empty: its arm is cut by a one-time filter, else the planner may read an empty
+# `open_time` range through the open_time index rather than the key.
 BUCKETS_SQL = f"""
 WITH bars AS (
     SELECT {_BUCKET_COLUMNS} FROM marts.candles
-    WHERE {_KEY} AND open_time >= %(start)s AND open_time < %(head)s
+    WHERE %(start)s < %(head)s AND {_KEY} AND open_time >= %(start)s AND open_time < %(head)s
     UNION ALL
     SELECT {_BUCKET_COLUMNS} FROM marts.candles
-    WHERE {_SOURCE_KEY} AND open_time >= %(head)s AND open_time < %(tail)s
+    WHERE %(head)s < %(tail)s AND {_SOURCE_KEY} AND open_time >= %(head)s AND open_time < %(tail)s
     UNION ALL
     SELECT {_BUCKET_COLUMNS} FROM marts.candles
-    WHERE {_KEY} AND open_time >= %(tail)s AND open_time < %(end)s
+    WHERE %(tail)s < %(end)s AND {_KEY} AND open_time >= %(tail)s AND open_time < %(end)s
 )
 SELECT date_bin(%(bucket)s, open_time, %(origin)s) AS bucket,
        ((array_agg(open ORDER BY open_time))[1])::float8,
