@@ -328,7 +328,12 @@ def stop(datadir: Path) -> bool:
     return True
 
 
-def wait_ready(url: str, timeout: float = 30.0) -> None:
+# Crash recovery after a killed server replays its WAL and checkpoints before accepting
+# connections: on a disk busy with another job that took over 30 s in a fresh-clone CI run.
+READY_TIMEOUT = 90.0
+
+
+def wait_ready(url: str, timeout: float = READY_TIMEOUT) -> None:
     import psycopg
 
     deadline = time.monotonic() + timeout
