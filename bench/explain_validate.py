@@ -60,6 +60,7 @@ def main() -> int:
     options = parser.parse_args()
 
     import bench_scale
+
     from devstack.stack.private import private_stack
     from devstack.synthetic import START
     from klinehouse.envvars import temporary_environ
@@ -95,6 +96,12 @@ def main() -> int:
                 if not report.success:
                     print(report.summary())
                 results.append((size, took))
+                from expectations.suites import SUITE_NAMES
+
+                for name in SUITE_NAMES:
+                    started = time.perf_counter()
+                    validate("1d", as_of=as_of, suites=[name])
+                    print(f"  suite {name:<30} {time.perf_counter() - started:7.2f} s")
             get_settings(fresh=True)
     for size, took in results:
         print(f"validate --since 1d at {size:>11,} rows: {took:7.2f} s")

@@ -38,6 +38,7 @@ def gate_queries() -> list[GateQuery]:
             if not isinstance(expectation, custom._KeyedUnexpectedRows):
                 continue
             query = expectation.unexpected_rows_query
+            assert isinstance(query, str)  # ours are fixed text (custom.py)
             # As GX substitutes it: a derived table aliased by GX unless the query joins.
             batch = f"({spec.query})"
             if not _query_has_join_clause(query):
