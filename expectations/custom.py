@@ -94,6 +94,11 @@ class ExpectGapsListedInCandleGaps(_KeyedUnexpectedRows):
 
     # Native on-grid bars only: candle_gaps is defined on them (a resampled bar may fill
     # part of a native gap, an off-grid bar is no step of the grid).
+    # candle_gaps is a view computing lead() over each series' whole history: it is
+    # probed once per hole of the window (a subquery that OFFSET 0 keeps from becoming
+    # an anti-join over the whole view), with the series' key, which the view pushes
+    # through its window function to the key's index. A window without holes never
+    # reads it.
     unexpected_rows_query: str = (
         "SELECT b.market, b.symbol, b.interval, b.previous_open_time, b.open_time "
         "FROM (SELECT market, symbol, interval, open_time, lag(open_time) OVER "
@@ -103,7 +108,7 @@ class ExpectGapsListedInCandleGaps(_KeyedUnexpectedRows):
         f"{interval_sql('b.interval')} "
         "AND NOT EXISTS (SELECT 1 FROM candle_gaps g WHERE g.market = b.market "
         "AND g.symbol = b.symbol AND g.interval = b.interval "
-        f"AND g.gap_start = b.previous_open_time + {interval_sql('b.interval')})"
+        f"AND g.gap_start = b.previous_open_time + {interval_sql('b.interval')} OFFSET 0)"
     )
     description: str = "gaps in candles only where candle_gaps lists them"
 
@@ -112,6 +117,8 @@ class ExpectFeaturesWarmedUp(_KeyedUnexpectedRows):
     """Once a series has its longest window of history (FEATURE_LOOKBACK_BARS bars before
     a bar), its price features are mostly set."""
 
+    # Each series' first bar: one probe of the key per series of the batch (a GROUP BY
+    # over candle_features would read its whole history).
     # A window spanning a gap is NULL by definition, so some NULLs stay legitimate; a
     # series above the bound has a broken feature, not bad luck. Volume z-score, taker
     # ratio and btc_log_return_1 are left out: NULL is their honest value for flat
@@ -119,9 +126,10 @@ class ExpectFeaturesWarmedUp(_KeyedUnexpectedRows):
     unexpected_rows_query: str = (
         "SELECT f.market, f.symbol, f.interval, count(*) AS warmed_rows, "
         f"count(*) FILTER (WHERE {' OR '.join(f'f.{c} IS NULL' for c in WARMED_FEATURES)}) "
-        "AS null_rows FROM {batch} AS f JOIN (SELECT market, symbol, interval, "
-        "min(open_time) AS first_open_time FROM candle_features "
-        "GROUP BY market, symbol, interval) AS s "
+        "AS null_rows FROM {batch} AS f JOIN (SELECT k.market, k.symbol, k.interval, "
+        "(SELECT min(c.open_time) FROM candle_features AS c WHERE c.market = k.market "
+        "AND c.symbol = k.symbol AND c.interval = k.interval) AS first_open_time "
+        "FROM (SELECT DISTINCT market, symbol, interval FROM {batch} AS b) AS k) AS s "
         "ON s.market = f.market AND s.symbol = f.symbol AND s.interval = f.interval "
         f"WHERE f.interval <> '1M' AND f.open_time >= s.first_open_time + "
         f"{FEATURE_LOOKBACK_BARS} * {interval_sql('f.interval')} "
@@ -137,11 +145,14 @@ class ExpectFeaturesWarmedUp(_KeyedUnexpectedRows):
 class ExpectNoLabelOnLastBar(_KeyedUnexpectedRows):
     """A series' last bar has no next bar: its label must be NULL, never a guess."""
 
-    # One pass for each series' last bar, then a hash join (no per-row probe).
+    # Each series of the batch's last bar: one probe of the key per series (a GROUP BY
+    # over candle_labels would read its whole history), then a hash join.
     unexpected_rows_query: str = (
         "SELECT l.market, l.symbol, l.interval, l.open_time FROM {batch} AS l "
-        "JOIN (SELECT market, symbol, interval, max(open_time) AS last_open_time "
-        "FROM candle_labels GROUP BY market, symbol, interval) AS s "
+        "JOIN (SELECT k.market, k.symbol, k.interval, (SELECT max(c.open_time) "
+        "FROM candle_labels AS c WHERE c.market = k.market AND c.symbol = k.symbol "
+        "AND c.interval = k.interval) AS last_open_time "
+        "FROM (SELECT DISTINCT market, symbol, interval FROM {batch} AS b) AS k) AS s "
         "ON s.market = l.market AND s.symbol = l.symbol AND s.interval = l.interval "
         "AND l.open_time = s.last_open_time "
         "WHERE l.target_up IS NOT NULL OR l.target_log_return_1 IS NOT NULL"

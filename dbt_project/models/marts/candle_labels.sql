@@ -8,9 +8,11 @@
         indexes=[
             {'columns': ['market', 'symbol', 'interval', 'open_time'], 'unique': true},
             {'columns': ['ingested_at']},
+            {'columns': ['open_time']},
         ],
     )
 }}
+-- open_time: the quality gate's window (`validate --since`) reads by it.
 -- Training targets, kept apart from the features: the log return and direction over
 -- the next h bars, h in `horizons` (a copy of klinehouse.features.LABEL_HORIZONS, kept
 -- in step by the column tests). NULL where bar t+h is not the h-th bar after t (end of
