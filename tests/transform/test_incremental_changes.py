@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ def _snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
     }
 
 
-def _seq_scans(conn: psycopg.Connection) -> dict[str, int]:
+def _read_seq_scans(conn: psycopg.Connection) -> dict[str, int]:
     conn.execute("SELECT pg_stat_clear_snapshot()")
     rows = conn.execute(
         "SELECT schemaname || '.' || relname, seq_scan FROM pg_stat_user_tables"
@@ -44,6 +45,24 @@ def _seq_scans(conn: psycopg.Connection) -> dict[str, int]:
         (list(SCANNED),),
     ).fetchall()
     return dict(rows)
+
+
+def _seq_scans(
+    conn: psycopg.Connection, settle: float = 1.5, within: float = 20.0
+) -> dict[str, int]:
+    """The counters once every backend's pending statistics have reached them. Backends
+    flush their counts up to a second after going idle, and a closed one as it exits, so
+    a read right after other work can miss scans that land later (this very connection's
+    included): read until two reads `settle` seconds apart agree."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    deadline = time.monotonic() + within
+    last = _read_seq_scans(conn)
+    while True:
+        time.sleep(settle)
+        now = _read_seq_scans(conn)
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 # One arm of macro in_ranges: `(market = '…' and interval = '…' [and symbol in (…)] and
