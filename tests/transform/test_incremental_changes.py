@@ -11,13 +11,14 @@ import json
 import re
 import time
 from datetime import timedelta
-from typing import Any
 
 import polars as pl
 import psycopg
 
 from devstack.synthetic import START, random_walk_klines
 from transform.runner import run_dbt, target_dir
+
+from ..plans import seq_scans
 
 MARTS = ("candles", "candle_features", "candle_labels")
 SCANNED = ("raw.binance_klines", *(f"marts.{m}" for m in MARTS))
@@ -70,20 +71,6 @@ def _seq_scans(
 _ARM = re.compile(r"\((?:\w+\.)?market = '(?:(?!market = ').)*?open_time between", re.S)
 
 
-def _seq_scans_planned(plan: Any) -> list[str]:
-    """The tables of raw and the marts an EXPLAIN (FORMAT JSON, VERBOSE) plan scans in full."""
-    found: list[str] = []
-    if isinstance(plan, list):
-        for value in plan:
-            found += _seq_scans_planned(value)
-    elif isinstance(plan, dict):
-        if plan.get("Node Type") == "Seq Scan" and plan.get("Schema") in {"raw", "marts"}:
-            found.append(f"{plan['Schema']}.{plan['Relation Name']}")
-        for value in plan.values():
-            found += _seq_scans_planned(value)
-    return found
-
-
 def _increment_statements(model: str) -> dict[str, str]:
     """The SELECT of a model's last compiled increment and its pre-hook's DELETE."""
     (path,) = target_dir().glob(f"compiled/*/models/marts/{model}.sql")
@@ -110,7 +97,7 @@ def _unkeyed(conn: psycopg.Connection) -> dict[str, list[str]]:
             ((plan,),) = conn.execute(f"EXPLAIN (FORMAT JSON, VERBOSE) {statement}").fetchall()  # type: ignore[call-overload]
             found[name] = [
                 *(f"no symbol in: {a[:90]}" for a in arms if "symbol in (" not in a),
-                *(f"Seq Scan of {t}" for t in _seq_scans_planned(plan)),
+                *(f"Seq Scan of {t}" for t in seq_scans(plan[0]["Plan"])),
             ]
     return found
 
